@@ -1,0 +1,218 @@
+"""The demo program `seed_demo` builds: idempotent, so running it twice changes nothing."""
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from ulid import ULID
+
+from attribution.models import Click
+from attribution.redirect import platform_from_user_agent
+
+from .models import Affiliate, App, Brand, Campaign, TrackingLink
+
+DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105 - printed for the demo logins, never a real one
+MANAGER = "manager"
+AFFILIATES = [
+    # username, display name, parent username, time zone, currency
+    ("alice", "Alice Media Ltd", None, "Europe/Berlin", "EUR"),
+    ("bob", "Bob Apps (Alice's sub-affiliate)", "alice", "Europe/London", "GBP"),
+    ("charlie", "Charlie Traffic", None, "America/New_York", "USD"),
+    ("dana", "Dana Casino Reviews", None, "Europe/Malta", "EUR"),
+    ("erik", "Erik Social", None, "Europe/Stockholm", "EUR"),
+]
+USER_AGENTS = [
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.5 Safari/605.1.15",
+]
+COUNTRIES = ["DE", "GB", "SE", "MT", "CA", "NZ", "FI", "NO"]
+SUB1 = ["facebook", "tiktok", "google", "newsletter", "seo", ""]
+
+
+@dataclass
+class DemoProgram:
+    manager: str
+    password: str
+    affiliates: dict[str, dict] = field(default_factory=dict)
+    brand_id: int = 0
+    campaigns: dict[str, int] = field(default_factory=dict)
+    apps: dict[str, int] = field(default_factory=dict)
+    links: list[dict] = field(default_factory=list)
+    clicks: int = 0
+
+    def as_json(self) -> dict:
+        return {
+            "logins": {
+                "manager": {"username": self.manager, "password": self.password},
+                "affiliates": {
+                    name: {"username": name, "password": self.password, **info}
+                    for name, info in self.affiliates.items()
+                },
+            },
+            "brand_id": self.brand_id,
+            "campaigns": self.campaigns,
+            "apps": self.apps,
+            "links": self.links,
+            "clicks": self.clicks,
+        }
+
+
+def _user(username: str, *, staff: bool) -> object:
+    user_model = get_user_model()
+    user, created = user_model.objects.get_or_create(
+        username=username,
+        defaults={"email": f"{username}@demo.example", "is_staff": staff, "is_superuser": staff},
+    )
+    if created:
+        user.set_password(DEMO_PASSWORD)
+        user.save(update_fields=["password"])
+    return user
+
+
+@transaction.atomic
+def _program() -> tuple[DemoProgram, list[TrackingLink]]:
+    demo = DemoProgram(manager=MANAGER, password=DEMO_PASSWORD)
+    manager = _user(MANAGER, staff=True)
+    for username, name, parent, tz, currency in AFFILIATES:
+        affiliate, _ = Affiliate.objects.get_or_create(
+            user=_user(username, staff=False),
+            defaults={
+                "name": name,
+                "status": Affiliate.Status.ACTIVE,
+                "parent": Affiliate.objects.get(user__username=parent) if parent else None,
+                "manager": manager,
+                "time_zone": tz,
+                "currency": currency,
+            },
+        )
+        demo.affiliates[username] = {"affiliate_id": affiliate.pk, "name": affiliate.name}
+
+    brand, _ = Brand.objects.get_or_create(
+        name="Lucky Spins", defaults={"website": "https://luckyspins.example", "currency": "EUR"}
+    )
+    demo.brand_id = brand.pk
+    ios, _ = App.objects.get_or_create(
+        platform="ios",
+        bundle_id="com.luckyspins.casino",
+        defaults={
+            "brand": brand,
+            "name": "Lucky Spins Casino",
+            "app_store_id": "1234567890",
+            "mmp": App.MMP.APPSFLYER,
+        },
+    )
+    android, _ = App.objects.get_or_create(
+        platform="android",
+        bundle_id="com.luckyspins.casino",
+        defaults={"brand": brand, "name": "Lucky Spins Casino", "mmp": App.MMP.ADJUST},
+    )
+    demo.apps = {"ios": ios.pk, "android": android.pk}
+    web_url = (
+        "https://www.luckyspins.example/welcome?click_id={click_id}&aff={affiliate_id}&s1={sub1}"
+    )
+    ios_url = "https://app.appsflyer.com/id1234567890"
+    android_url = (
+        "https://app.adjust.com/lsp1x2y?install_callback="
+        "https%3A%2F%2Fportal.luckyspins.example%2Fpostbacks%2Fadjust%2Fdemo%2F"
+    )
+    specs = {
+        "web": {"web_url": web_url},
+        "ios": {
+            "ios_app": ios,
+            "ios_url": ios_url,
+            "web_url": "https://apps.apple.com/app/id1234567890",
+        },
+        "android": {
+            "android_app": android,
+            "android_url": android_url,
+            "web_url": "https://play.google.com/store/apps/details?id=com.luckyspins.casino",
+        },
+        "all": {
+            "web_url": web_url,
+            "ios_app": ios,
+            "ios_url": ios_url,
+            "android_app": android,
+            "android_url": android_url,
+        },
+    }
+    names = {
+        "web": "Web FTD",
+        "ios": "iOS installs",
+        "android": "Android installs",
+        "all": "All platforms",
+    }
+    links = []
+    for key, spec in specs.items():
+        campaign, _ = Campaign.objects.get_or_create(brand=brand, name=names[key], defaults=spec)
+        demo.campaigns[key] = campaign.pk
+        for username in demo.affiliates:
+            link, _ = TrackingLink.objects.get_or_create(
+                affiliate_id=demo.affiliates[username]["affiliate_id"],
+                campaign=campaign,
+                name="demo",
+                defaults={"sub1": "demo"},
+            )
+            links.append(link)
+            demo.links.append(
+                {"code": link.code, "affiliate": username, "campaign": key, "link_id": link.pk}
+            )
+    return demo, links
+
+
+def seed_demo(
+    *, clicks: int = 5000, days: int = 30, progress: Callable[[int], None] | None = None
+) -> DemoProgram:
+    """Build the demo program and ``clicks`` clicks spread over the last ``days`` days.
+
+    Clicks are generated once: a second run finds the demo links' clicks and inserts nothing.
+    """
+    demo, links = _program()
+    if Click.objects.filter(link__in=links).exists():
+        clicks = 0
+    rng = random.Random(2026)  # noqa: S311 - demo data, not security
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(days=days)
+    batch: list[Click] = []
+    for n in range(clicks):
+        link = rng.choice(links)
+        at = start + timedelta(seconds=rng.randrange(days * 86400))
+        ua = rng.choice(USER_AGENTS)
+        platform = platform_from_user_agent(ua)
+        device = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        batch.append(
+            Click(
+                click_id=str(
+                    ULID.from_bytes(int(at.timestamp() * 1000).to_bytes(6) + rng.randbytes(10))
+                ),
+                link=link,
+                affiliate_id=link.affiliate_id,
+                campaign_id=link.campaign_id,
+                created_at=at,
+                ip=f"203.0.113.{rng.randrange(1, 255)}",
+                user_agent=ua,
+                platform=platform,
+                country=rng.choice(COUNTRIES),
+                sub1=rng.choice(SUB1),
+                sub2=f"ad{rng.randrange(1, 20)}",
+                gaid=device if platform == "android" and rng.random() < 0.6 else "",
+                idfa=device.upper() if platform == "ios" and rng.random() < 0.3 else "",
+            )
+        )
+        if len(batch) == 1000 or n == clicks - 1:
+            Click.objects.bulk_create(batch, ignore_conflicts=True, batch_size=1000)
+            if progress:
+                progress(len(batch))
+            batch = []
+    demo.clicks = Click.objects.filter(link__in=links).count()
+    return demo

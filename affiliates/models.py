@@ -1,0 +1,217 @@
+"""Affiliates, the offers they promote (brands, campaigns, apps) and their tracking links."""
+
+import secrets
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known time zone")
+
+
+class Platform(models.TextChoices):
+    IOS = "ios", "iOS"
+    ANDROID = "android", "Android"
+    WEB = "web", "Web"
+
+
+class Affiliate(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACTIVE = "active"
+        SUSPENDED = "suspended"
+        REJECTED = "rejected"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="affiliate"
+    )
+    name = models.CharField(max_length=200, help_text="Company or display name")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sub_affiliates",
+        help_text="The affiliate who referred this one (multi-tier commissions).",
+    )
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_affiliates",
+        limit_choices_to={"is_staff": True},
+    )
+    # Validated, not a choices list: the zone list changes with tzdata and would churn migrations.
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    currency = models.CharField(max_length=3, default="EUR")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(parent=models.F("id")), name="affiliate_not_own_parent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (#{self.pk})"
+
+
+class Brand(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    website = models.URLField(blank=True)
+    currency = models.CharField(max_length=3, default="EUR")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class App(models.Model):
+    class MMP(models.TextChoices):
+        APPSFLYER = "appsflyer", "AppsFlyer"
+        ADJUST = "adjust", "Adjust"
+        BRANCH = "branch", "Branch"
+        SINGULAR = "singular", "Singular"
+        KOCHAVA = "kochava", "Kochava"
+        NONE = "none", "None (operator's backend)"
+
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="apps")
+    name = models.CharField(max_length=200)
+    platform = models.CharField(
+        max_length=8, choices=[(Platform.IOS, "iOS"), (Platform.ANDROID, "Android")]
+    )
+    bundle_id = models.CharField(
+        max_length=255, help_text="iOS bundle id or Android package name, e.g. com.example.casino"
+    )
+    app_store_id = models.CharField(
+        max_length=32, blank=True, help_text="Numeric App Store id (iOS), without the 'id' prefix"
+    )
+    mmp = models.CharField(max_length=16, choices=MMP.choices, default=MMP.APPSFLYER)
+
+    class Meta:
+        ordering = ["brand__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "bundle_id"], name="app_unique_bundle"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_platform_display()})"
+
+
+class Campaign(models.Model):
+    """The offer affiliates promote. Destinations are URL templates with macros.
+
+    Macros: {click_id}, {affiliate_id}, {campaign_id}, {sub1}..{sub5}. AppsFlyer and Adjust
+    links get their partner parameters added even without macros (see attribution.redirect).
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        PAUSED = "paused"
+        ARCHIVED = "archived"
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public: every active affiliate"
+        APPROVAL = "approval", "Needs approval"
+        PRIVATE = "private", "Private: invited affiliates only"
+
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="campaigns")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    web_url = models.URLField(max_length=2000, blank=True, help_text="Landing page template")
+    ios_app = models.ForeignKey(
+        App, null=True, blank=True, on_delete=models.PROTECT, related_name="ios_campaigns"
+    )
+    ios_url = models.URLField(
+        max_length=2000, blank=True, help_text="App Store or MMP link template for iOS visitors"
+    )
+    android_app = models.ForeignKey(
+        App, null=True, blank=True, on_delete=models.PROTECT, related_name="android_campaigns"
+    )
+    android_url = models.URLField(
+        max_length=2000, blank=True, help_text="Play Store or MMP link template for Android"
+    )
+    click_lookback_days = models.PositiveSmallIntegerField(
+        default=7, help_text="How long after a click an install may still be credited to it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["brand__name", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.brand.name} / {self.name}" if self.brand_id else self.name
+
+    def clean(self) -> None:
+        if not (self.web_url or self.ios_url or self.android_url):
+            raise ValidationError("A campaign needs at least one destination URL.")
+        if self.ios_app_id and self.ios_app.platform != Platform.IOS:
+            raise ValidationError({"ios_app": "Not an iOS app."})
+        if self.android_app_id and self.android_app.platform != Platform.ANDROID:
+            raise ValidationError({"android_app": "Not an Android app."})
+
+
+def new_link_code() -> str:
+    # 10 characters of [A-Za-z0-9_-]: 60 bits, not guessable, short enough to paste.
+    return secrets.token_urlsafe(8)[:10]
+
+
+class TrackingLink(models.Model):
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="links")
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="links")
+    code = models.CharField(max_length=64, unique=True, default=new_link_code, editable=False)
+    name = models.CharField(max_length=200, blank=True)
+    sub1 = models.CharField(max_length=255, blank=True)
+    sub2 = models.CharField(max_length=255, blank=True)
+    sub3 = models.CharField(max_length=255, blank=True)
+    sub4 = models.CharField(max_length=255, blank=True)
+    sub5 = models.CharField(max_length=255, blank=True)
+    deep_link = models.CharField(
+        max_length=2000, blank=True, help_text="In-app path or URL passed on to the MMP link"
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["affiliate", "campaign"])]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class AuditEvent(models.Model):
+    """Who changed what, when: one row per status change or money move, never edited."""
+
+    content_type = models.ForeignKey("contenttypes.ContentType", on_delete=models.PROTECT)
+    object_id = models.CharField(max_length=64)
+    field = models.CharField(max_length=64)
+    old = models.CharField(max_length=255, blank=True)
+    new = models.CharField(max_length=255, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    note = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["content_type", "object_id", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.content_type.model} {self.object_id}: {self.field} {self.old} -> {self.new}"

@@ -1,0 +1,255 @@
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from ulid import ULID
+
+from affiliates.models import Affiliate, Campaign
+from attribution.models import SUB_MAX, USER_AGENT_MAX, Click
+from tests.factories import AppFactory, CampaignFactory, TrackingLinkFactory
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+ANDROID = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Mobile Safari/537.36"
+)
+DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+
+
+@pytest.fixture
+def link(alice):
+    return TrackingLinkFactory(affiliate=alice, sub2="default-two")
+
+
+def query(response) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(response["Location"]).query)
+
+
+@pytest.mark.django_db
+def test_it_records_the_click_and_redirects_with_its_id(client, link):
+    response = client.get(f"/c/{link.code}?sub1=fb&sub3=x%20y", HTTP_USER_AGENT=DESKTOP)
+
+    assert response.status_code == 302
+    click = Click.objects.get()
+    assert ULID.from_str(click.click_id)  # a real ULID
+    params = query(response)
+    assert params["cid"] == [click.click_id]
+    assert params["a"] == [str(link.affiliate_id)]
+    assert params["c"] == [str(link.campaign_id)]
+    assert params["s1"] == ["fb"]
+    assert (click.affiliate_id, click.campaign_id, click.link_id) == (
+        link.affiliate_id,
+        link.campaign_id,
+        link.pk,
+    )
+    assert (click.sub1, click.sub2, click.sub3) == ("fb", "default-two", "x y")
+    assert click.platform == "web"
+    assert click.ip == "127.0.0.1"
+    assert response["Cache-Control"] == "no-store"
+
+
+@pytest.mark.django_db
+def test_every_click_gets_its_own_time_sortable_id(client, link):
+    for _ in range(5):
+        client.get(f"/c/{link.code}")
+    ids = list(Click.objects.order_by("id").values_list("click_id", flat=True))
+    assert len(set(ids)) == 5
+    assert ids == sorted(ids)
+
+
+@pytest.mark.django_db
+def test_macro_values_are_url_encoded(client, link):
+    response = client.get(f"/c/{link.code}", {"sub1": "a&b=c d/é"})
+    location = response["Location"]
+    assert "s1=a%26b%3Dc%20d%2F%C3%A9" in location
+    assert query(response)["s1"] == ["a&b=c d/é"]
+
+
+@pytest.mark.django_db
+def test_it_sends_each_platform_to_its_own_destination(client, alice):
+    campaign = CampaignFactory(
+        ios_app=AppFactory(platform="ios"),
+        ios_url="https://apps.apple.com/app/id1234567890?ct={click_id}",
+        android_app=AppFactory(platform="android"),
+        android_url="https://play.google.com/store/apps/details?id=com.x&referrer={click_id}",
+    )
+    link = TrackingLinkFactory(affiliate=alice, campaign=campaign)
+
+    ios = client.get(f"/c/{link.code}", HTTP_USER_AGENT=IPHONE)
+    android = client.get(f"/c/{link.code}", HTTP_USER_AGENT=ANDROID)
+    web = client.get(f"/c/{link.code}", HTTP_USER_AGENT=DESKTOP)
+
+    assert ios["Location"].startswith("https://apps.apple.com/")
+    assert android["Location"].startswith("https://play.google.com/")
+    assert web["Location"].startswith("https://casino.example/")
+    platforms = dict(Click.objects.values_list("click_id", "platform"))
+    assert platforms[query(ios)["ct"][0]] == "ios"
+    assert platforms[query(android)["referrer"][0]] == "android"
+
+
+@pytest.mark.django_db
+def test_a_platform_without_a_destination_falls_back_to_the_web_one(client, link):
+    response = client.get(f"/c/{link.code}", HTTP_USER_AGENT=IPHONE)
+    assert response["Location"].startswith("https://casino.example/")
+    assert Click.objects.get().platform == "ios"
+
+
+@pytest.mark.django_db
+def test_an_appsflyer_link_gets_the_partner_parameters(client, alice, settings):
+    settings.APPSFLYER_PID = "portal_int"
+    campaign = CampaignFactory(
+        name="Spring iOS", ios_url="https://app.appsflyer.com/id1234567890", click_lookback_days=3
+    )
+    link = TrackingLinkFactory(affiliate=alice, campaign=campaign, sub1="s-one")
+    idfa = "8c6cbc0d-5f43-4765-a6e6-84dff3d24707"
+
+    response = client.get(f"/c/{link.code}?idfa={idfa}", HTTP_USER_AGENT=IPHONE)
+
+    params = query(response)
+    click = Click.objects.get()
+    assert params["clickid"] == [click.click_id]
+    assert params["af_siteid"] == [str(alice.pk)]
+    assert params["pid"] == ["portal_int"]
+    assert params["c"] == ["Spring iOS"]
+    assert params["af_click_lookback"] == ["3d"]
+    assert params["af_sub1"] == ["s-one"]
+    assert params["idfa"] == [idfa.upper()]
+    assert click.idfa == idfa.upper()
+
+
+@pytest.mark.django_db
+def test_an_appsflyer_link_keeps_what_its_template_already_set(client, alice):
+    campaign = CampaignFactory(
+        ios_url="https://go.onelink.me/abcd?pid=custom_pid&clickid={click_id}&c=my+campaign"
+    )
+    link = TrackingLinkFactory(affiliate=alice, campaign=campaign)
+    response = client.get(f"/c/{link.code}", HTTP_USER_AGENT=IPHONE)
+    params = query(response)
+    assert params["pid"] == ["custom_pid"]
+    assert params["c"] == ["my campaign"]
+    assert params["clickid"] == [Click.objects.get().click_id]
+
+
+@pytest.mark.django_db
+def test_an_adjust_link_carries_the_click_id_on_its_callbacks(client, alice):
+    callback = "https%3A%2F%2Fportal.example%2Fpostbacks%2Fadjust%2Ftok%2F%3Fsrc%3Dadj"
+    campaign = CampaignFactory(
+        android_url=f"https://app.adjust.com/abc123?install_callback={callback}"
+        f"&event_callback_x1y2z3={callback}&campaign=spring"
+    )
+    link = TrackingLinkFactory(affiliate=alice, campaign=campaign)
+    gaid = "38400000-8cf0-11bd-b23e-10b96e40000d"
+
+    response = client.get(f"/c/{link.code}?gaid={gaid}", HTTP_USER_AGENT=ANDROID)
+
+    params = query(response)
+    click = Click.objects.get()
+    for name in ("install_callback", "event_callback_x1y2z3"):
+        callback_url = urlsplit(params[name][0])
+        assert callback_url.netloc == "portal.example"
+        assert parse_qs(callback_url.query) == {"src": ["adj"], "click_id": [click.click_id]}
+    assert params["campaign"] == ["spring"]
+    assert params["gps_adid"] == [gaid]
+    assert click.gaid == gaid
+
+
+@pytest.mark.django_db
+def test_an_unknown_code_is_a_clear_404_page(client):
+    response = client.get("/c/does-not-exist")
+    assert response.status_code == 404
+    assert b"This link is not active" in response.content
+    assert Click.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda link: setattr(link, "is_active", False) or link.save(),
+        lambda link: Campaign.objects.filter(pk=link.campaign_id).update(status="paused"),
+        lambda link: Affiliate.objects.filter(pk=link.affiliate_id).update(status="suspended"),
+        lambda link: Affiliate.objects.filter(pk=link.affiliate_id).update(status="pending"),
+    ],
+    ids=["link-paused", "campaign-paused", "affiliate-suspended", "affiliate-pending"],
+)
+def test_a_paused_link_is_a_404_and_records_nothing(client, link, breakage):
+    breakage(link)
+    response = client.get(f"/c/{link.code}")
+    assert response.status_code == 404
+    assert Click.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_10kb_sub_id_is_cut_and_stored_safely(client, link):
+    huge = "x" * 10_240
+    response = client.get(f"/c/{link.code}", {"sub1": huge, "sub5": "y" * 10_240})
+    assert response.status_code == 302
+    click = Click.objects.get()
+    assert click.sub1 == "x" * SUB_MAX
+    assert click.sub5 == "y" * SUB_MAX
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "user_agent",
+    ["", "\x00\x01\x02", "é" * 5000, "curl/8.5.0", "() { :; }; /bin/bash -c 'x'", "\ud800"[:0]],
+    ids=["empty", "control-chars", "5000-unicode", "curl", "shellshock", "blank"],
+)
+def test_odd_user_agents_are_cut_and_cleaned(client, link, user_agent):
+    response = client.get(f"/c/{link.code}", HTTP_USER_AGENT=user_agent)
+    assert response.status_code == 302
+    click = Click.objects.get()
+    assert len(click.user_agent) <= USER_AGENT_MAX
+    assert "\x00" not in click.user_agent
+    assert click.platform == "web"
+
+
+@pytest.mark.django_db
+def test_a_missing_user_agent_is_a_web_click(client, link):
+    response = client.get(f"/c/{link.code}")
+    assert response.status_code == 302
+    assert Click.objects.get().user_agent == ""
+
+
+@pytest.mark.django_db
+def test_control_characters_in_sub_ids_are_dropped(client, link):
+    client.get(f"/c/{link.code}", {"sub1": "a\x00b\nc"})
+    assert Click.objects.get().sub1 == "abc"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "value",
+    ["not-a-uuid", "'; DROP TABLE clicks; --", "0" * 100, "00000000-0000-0000-0000-000000000000"],
+)
+def test_an_invalid_or_zeroed_gaid_is_not_stored(client, link, value):
+    response = client.get(f"/c/{link.code}", {"gaid": value, "idfa": value})
+    assert response.status_code == 302
+    click = Click.objects.get()
+    assert (click.gaid, click.idfa) == ("", "")
+
+
+@pytest.mark.django_db
+def test_the_country_comes_from_the_cdn_header(client, link):
+    client.get(f"/c/{link.code}", HTTP_CF_IPCOUNTRY="de")
+    client.get(f"/c/{link.code}", HTTP_CF_IPCOUNTRY="XX1")
+    assert sorted(Click.objects.values_list("country", flat=True)) == ["", "DE"]
+
+
+@pytest.mark.django_db
+def test_a_huge_code_is_a_404(client):
+    assert client.get("/c/" + "a" * 5000).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_post_to_a_link_is_refused(client, link):
+    assert client.post(f"/c/{link.code}").status_code == 405
+    assert Click.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_redirect_does_one_insert_and_one_read(client, link, django_assert_num_queries):
+    with django_assert_num_queries(2):
+        client.get(f"/c/{link.code}")

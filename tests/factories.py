@@ -1,0 +1,61 @@
+import factory
+from django.contrib.auth import get_user_model
+
+from affiliates.models import Affiliate, App, Brand, Campaign, TrackingLink
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class AffiliateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Affiliate
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.LazyAttribute(lambda a: a.user.username.title())
+    status = Affiliate.Status.ACTIVE
+
+
+class BrandFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Brand
+        django_get_or_create = ("name",)
+
+    name = "Lucky Spins"
+
+
+class AppFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = App
+
+    brand = factory.SubFactory(BrandFactory)
+    name = "Lucky Spins Casino"
+    platform = "ios"
+    bundle_id = factory.Sequence(lambda n: f"com.luckyspins.app{n}")
+    app_store_id = "1234567890"
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    brand = factory.SubFactory(BrandFactory)
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    web_url = (
+        "https://casino.example/welcome?cid={click_id}&a={affiliate_id}&c={campaign_id}&s1={sub1}"
+    )
+
+
+class TrackingLinkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TrackingLink
+
+    affiliate = factory.SubFactory(AffiliateFactory)
+    campaign = factory.SubFactory(CampaignFactory)
