@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from ulid import ULID
 
-from attribution.models import Click
+from attribution.models import Click, PostbackSource, SourceKind
 from attribution.redirect import platform_from_user_agent
 
 from .models import Affiliate, App, Brand, Campaign, TrackingLink
@@ -49,6 +49,7 @@ class DemoProgram:
     campaigns: dict[str, int] = field(default_factory=dict)
     apps: dict[str, int] = field(default_factory=dict)
     links: list[dict] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)
     clicks: int = 0
 
     def as_json(self) -> dict:
@@ -64,6 +65,7 @@ class DemoProgram:
             "campaigns": self.campaigns,
             "apps": self.apps,
             "links": self.links,
+            "postback_sources": self.sources,
             "clicks": self.clicks,
         }
 
@@ -118,13 +120,15 @@ def _program() -> tuple[DemoProgram, list[TrackingLink]]:
         defaults={"brand": brand, "name": "Lucky Spins Casino", "mmp": App.MMP.ADJUST},
     )
     demo.apps = {"ios": ios.pk, "android": android.pk}
+    demo.sources = _sources(brand, ios, android)
+    adjust_token = next(s["token"] for s in demo.sources if s["kind"] == "adjust")
     web_url = (
         "https://www.luckyspins.example/welcome?click_id={click_id}&aff={affiliate_id}&s1={sub1}"
     )
     ios_url = "https://app.appsflyer.com/id1234567890"
     android_url = (
         "https://app.adjust.com/lsp1x2y?install_callback="
-        "https%3A%2F%2Fportal.luckyspins.example%2Fpostbacks%2Fadjust%2Fdemo%2F"
+        f"http%3A%2F%2F127.0.0.1%3A8000%2Fpostbacks%2Fadjust%2F{adjust_token}%2F"
     )
     specs = {
         "web": {"web_url": web_url},
@@ -168,6 +172,44 @@ def _program() -> tuple[DemoProgram, list[TrackingLink]]:
                 {"code": link.code, "affiliate": username, "campaign": key, "link_id": link.pk}
             )
     return demo, links
+
+
+SOURCES = [
+    # kind, name, which app (or the brand), event mapping
+    ("appsflyer", "AppsFlyer iOS", "ios", {"af_first_deposit": "ftd", "af_reg": "registration"}),
+    ("adjust", "Adjust Android", "android", {"ftd": "ftd", "reg": "registration"}),
+    ("branch", "Branch iOS", "ios", {"first_deposit": "ftd"}),
+    ("singular", "Singular Android", "android", {"ftd": "ftd"}),
+    ("kochava", "Kochava Android", "android", {"ftd": "ftd"}),
+    ("s2s", "Lucky Spins backend", None, {"reg": "registration", "ftd": "ftd", "dep": "deposit"}),
+    (SourceKind.SKADNETWORK, "Apple SKAdNetwork", "ios", {}),
+    (SourceKind.ADATTRIBUTIONKIT, "Apple AdAttributionKit", "ios", {}),
+]
+DEMO_BASE_URL = "http://127.0.0.1:8000"
+
+
+def _sources(brand: Brand, ios: App, android: App) -> list[dict]:
+    listed = []
+    for kind, name, app, mapping in SOURCES:
+        source, _ = PostbackSource.objects.get_or_create(
+            kind=kind,
+            name=name,
+            defaults={
+                "app": {"ios": ios, "android": android}.get(app),
+                "brand": brand if app is None else None,
+                "event_mapping": mapping,
+            },
+        )
+        listed.append(
+            {
+                "id": source.pk,
+                "kind": str(source.kind),
+                "name": source.name,
+                "token": source.token,
+                "url": DEMO_BASE_URL + source.path,
+            }
+        )
+    return listed
 
 
 def seed_demo(

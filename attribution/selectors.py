@@ -1,4 +1,10 @@
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q
+
 from affiliates.models import Affiliate, Campaign, TrackingLink
+
+from .models import Postback, PostbackSource
 
 
 def link_for_redirect(*, code: str) -> TrackingLink | None:
@@ -29,3 +35,46 @@ def link_for_redirect(*, code: str) -> TrackingLink | None:
         )
         .first()
     )
+
+
+def ingestion_health(*, now: datetime) -> dict:
+    """Per source and status: counts for the last hour and day, the backlog, the latest errors."""
+    hour, day = now - timedelta(hours=1), now - timedelta(days=1)
+    rows = (
+        Postback.objects.filter(received_at__gte=day)
+        .values("source_id", "kind", "status")
+        .annotate(
+            last_day=Count("id"),
+            last_hour=Count("id", filter=Q(received_at__gte=hour)),
+        )
+    )
+    sources = {s.pk: s for s in PostbackSource.objects.select_related("app", "brand")}
+    table: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["source_id"], row["kind"])
+        entry = table.setdefault(
+            key,
+            {
+                "source": sources.get(row["source_id"]),
+                "kind": row["kind"],
+                "hour": dict.fromkeys(Postback.Status.values, 0),
+                "day": dict.fromkeys(Postback.Status.values, 0),
+            },
+        )
+        entry["hour"][row["status"]] = row["last_hour"]
+        entry["day"][row["status"]] = row["last_day"]
+    waiting = Postback.objects.filter(status=Postback.Status.RECEIVED)
+    oldest = waiting.order_by("received_at").values_list("received_at", flat=True).first()
+    errors = (
+        Postback.objects.filter(status__in=[Postback.Status.REJECTED, Postback.Status.FAILED])
+        .select_related("source")
+        .only("id", "kind", "status", "reason", "received_at", "source__name", "source__kind")
+        .order_by("-received_at")[:25]
+    )
+    return {
+        "rows": sorted(table.values(), key=lambda e: (e["kind"], str(e["source"] or ""))),
+        "backlog": waiting.count(),
+        "oldest_waiting": oldest,
+        "errors": list(errors),
+        "statuses": Postback.Status.values,
+    }

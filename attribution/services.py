@@ -5,14 +5,23 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 from ulid import ULID
 
 from affiliates.models import TrackingLink
+from affiliates.services import audit_record
 
-from .models import REFERRER_MAX, SUB_MAX, USER_AGENT_MAX, Click
+from .models import (
+    REFERRER_MAX,
+    SUB_MAX,
+    USER_AGENT_MAX,
+    Click,
+    PostbackSource,
+    new_source_token,
+)
 from .redirect import ClickContext, build_destination, platform_from_user_agent
 
 # PostgreSQL text cannot hold NUL, and no control character is worth keeping in a sub id.
@@ -112,3 +121,18 @@ def click_record(
         click=click,
         destination=build_destination(template, ctx, appsflyer_pid=settings.APPSFLYER_PID),
     )
+
+
+def source_rotate_token(
+    *, source: PostbackSource, actor: object = None, grace: timedelta = timedelta(days=7)
+) -> PostbackSource:
+    """Give ``source`` a new token; the old one keeps working for ``grace``."""
+    old = source.token
+    source.previous_token = old
+    source.previous_token_valid_until = timezone.now() + grace
+    source.token = new_source_token()
+    source.save(update_fields=["token", "previous_token", "previous_token_valid_until"])
+    audit_record(
+        obj=source, field="token", old=old[:6] + "...", new=source.token[:6] + "...", actor=actor
+    )
+    return source

@@ -1,8 +1,16 @@
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+import logging
+
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from . import selectors, services
+from . import ingestion, selectors, services
+from .models import SourceKind
+from .services import client_ip
+
+logger = logging.getLogger(__name__)
 
 
 class _Redirect(HttpResponseRedirect):
@@ -24,3 +32,87 @@ def click_redirect(request: HttpRequest, code: str) -> HttpResponse:
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
     return response
+
+
+def _json(outcome: ingestion.Outcome) -> JsonResponse:
+    response = JsonResponse(outcome.body, status=outcome.http_status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _read_body(request: HttpRequest) -> bytes | None:
+    """The raw body, or None when it is over the cap (read no further than that)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > ingestion.MAX_BODY:
+        return None
+    body = request.read(ingestion.MAX_BODY + 1)
+    return None if len(body) > ingestion.MAX_BODY else body
+
+
+def _too_big() -> JsonResponse:
+    return JsonResponse({"error": f"body is larger than {ingestion.MAX_BODY} bytes"}, status=413)
+
+
+def _unavailable(exc: Exception) -> JsonResponse:
+    logger.error("postback not stored, database unavailable: %s", exc)
+    response = JsonResponse(
+        {"error": "temporarily unable to store the postback; retry later"}, status=503
+    )
+    response["Retry-After"] = "30"
+    return response
+
+
+def _method_not_allowed(allowed: str) -> JsonResponse:
+    response = JsonResponse({"error": f"method not allowed; use {allowed}"}, status=405)
+    response["Allow"] = allowed
+    return response
+
+
+@csrf_exempt
+def postback(request: HttpRequest, source: str, token: str) -> HttpResponse:
+    """GET|POST /postbacks/<source>/<token>/: store the postback durably, then answer."""
+    if request.method not in ("GET", "POST"):
+        return _method_not_allowed("GET, POST")
+    body = _read_body(request) if request.method == "POST" else b""
+    if body is None:
+        return _too_big()
+    try:
+        outcome = ingestion.postback_ingest(
+            kind=source,
+            token=token,
+            method=request.method,
+            query=request.META.get("QUERY_STRING", ""),
+            body=body,
+            meta=request.META,
+            remote_addr=client_ip(request.META),
+        )
+    except DatabaseError as exc:
+        return _unavailable(exc)
+    return _json(outcome)
+
+
+def _apple(kind: str):
+    @csrf_exempt
+    def view(request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return _method_not_allowed("POST")
+        body = _read_body(request)
+        if body is None:
+            return _too_big()
+        try:
+            outcome = ingestion.apple_ingest(
+                kind=kind, body=body, meta=request.META, remote_addr=client_ip(request.META)
+            )
+        except DatabaseError as exc:
+            return _unavailable(exc)
+        return _json(outcome)
+
+    view.__name__ = f"{kind}_report_attribution"
+    return view
+
+
+skadnetwork_report = _apple(SourceKind.SKADNETWORK)
+adattributionkit_report = _apple(SourceKind.ADATTRIBUTIONKIT)

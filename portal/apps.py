@@ -22,7 +22,10 @@ class PortalConfig(AppConfig):
             else "",
         )
         if settings.EMBEDDED_BROKER:
-            settings.CELERY_QUEUE_DIR.mkdir(parents=True, exist_ok=True)
+            for folder in ("data_folder_in", "processed_folder", "control_folder"):
+                Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS[folder]).mkdir(
+                    parents=True, exist_ok=True
+                )
             logger.info(
                 "celery: embedded default, kombu filesystem transport at %s; tasks run in the "
                 "worker that `make run` starts (set CELERY_BROKER_URL for Redis or RabbitMQ)",

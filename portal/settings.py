@@ -107,12 +107,14 @@ if EMBEDDED_BROKER:
         "data_folder_in": str(CELERY_QUEUE_DIR),
         "data_folder_out": str(CELERY_QUEUE_DIR),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
+        "polling_interval": 0.2,
     }
 else:
     # A publish that cannot reach the broker must fail fast: the row is already durable and the
     # sweep re-queues it, so the sender should not wait on broker retries.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -120,7 +122,19 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
-CELERY_BEAT_SCHEDULE: dict = {}
+# A publish to a broker that is down must not hold the sender's request: fail fast, the row is
+# durable and the sweep re-queues it.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.1,
+    "interval_max": 0.1,
+}
+POSTBACK_SWEEP_GRACE_SECONDS = env.int("POSTBACK_SWEEP_GRACE_SECONDS", default=120)
+POSTBACK_SWEEP_BATCH = env.int("POSTBACK_SWEEP_BATCH", default=5000)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-postbacks": {"task": "attribution.sweep_postbacks", "schedule": 60.0},
+}
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,6 +2,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from affiliates.models import Affiliate, App, Brand, Campaign, TrackingLink
+from attribution.models import PostbackSource
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -59,3 +60,11 @@ class TrackingLinkFactory(factory.django.DjangoModelFactory):
 
     affiliate = factory.SubFactory(AffiliateFactory)
     campaign = factory.SubFactory(CampaignFactory)
+
+
+class PostbackSourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PostbackSource
+
+    kind = "appsflyer"
+    name = factory.LazyAttribute(lambda s: f"{s.kind} source")

@@ -1,0 +1,348 @@
+"""Postback ingestion: a raw request in, one durable inbox row out, before the sender hears 200.
+
+The hot path does the least that makes the answer honest: find the source by its token, check the
+sender, parse just enough to form the natural dedup key (and to say 400 to malformed input), insert
+one row with ``ON CONFLICT DO NOTHING``, and enqueue the worker after commit.
+"""
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.parser import BytesParser
+from email.policy import HTTP as email_policy
+from typing import Any
+from urllib.parse import parse_qsl
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from . import skadnetwork
+from .adapters import PostbackError, get_adapter
+from .models import Postback, PostbackSource, SourceKind
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+MMP_KINDS = ("appsflyer", "adjust", "branch", "singular", "kochava", "s2s")
+KEPT_HEADERS = ("HTTP_USER_AGENT", "CONTENT_TYPE", "HTTP_X_SIGNATURE", "HTTP_X_FORWARDED_FOR")
+_KEY_MAX = 255
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Malformed(ValueError):
+    """The request cannot be read as a postback; the message says why."""
+
+
+def parse_networks(text: str) -> list[Network]:
+    """CIDRs, one per line or comma-separated; ValueError names the first bad one."""
+    networks = []
+    for part in re.split(r"[\s,]+", text.strip()):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"{part!r} is not a network (e.g. 45.92.116.0/22)") from None
+    return networks
+
+
+def sender_allowed(networks_text: str, remote_addr: str | None) -> bool:
+    networks = parse_networks(networks_text)
+    if not networks:
+        return True
+    if remote_addr is None:
+        return False
+    address = ipaddress.ip_address(remote_addr)
+    return any(address in network for network in networks)
+
+
+def signature_matches(secret: str, message: bytes, header: str) -> bool:
+    """``X-Signature: sha256=<hex>`` over ``message`` with ``secret``, compared in constant time."""
+    expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    given = header.strip()
+    given = given.removeprefix("sha256=")
+    return hmac.compare_digest(expected, given.lower())
+
+
+def clean_text(value: str) -> str:
+    # PostgreSQL text and jsonb cannot hold NUL; other control characters are noise.
+    return _CONTROL_RE.sub("", value)
+
+
+def bounded_key(key: str) -> str:
+    """A dedup key that fits its column: long ones keep a readable head and a hash of the whole."""
+    key = clean_text(key)
+    if len(key) <= _KEY_MAX:
+        return key
+    return key[:190] + "#" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def payload_of(*, method: str, query: str, body: str, content_type: str) -> dict[str, Any]:
+    """Query parameters merged with the form or JSON body (the body wins on conflict)."""
+    payload: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+    if method != "POST" or not body.strip():
+        return payload
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if mime == "multipart/form-data":
+        payload.update(_multipart_fields(body, content_type))
+        return payload
+    if mime == "application/x-www-form-urlencoded" or (
+        mime != "application/json" and not body.lstrip().startswith(("{", "["))
+    ):
+        payload.update(parse_qsl(body, keep_blank_values=True))
+        return payload
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise Malformed(f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise Malformed("body must be a JSON object")
+    payload.update(data)
+    return payload
+
+
+def _multipart_fields(body: str, content_type: str) -> dict[str, str]:
+    message = BytesParser(policy=email_policy).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body.encode()
+    )
+    if not message.is_multipart():
+        raise Malformed("multipart body without its boundary")
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name and not part.get_filename():
+            fields[str(name)] = str(part.get_payload(decode=True).decode("utf-8", "replace"))
+    return fields
+
+
+@dataclass
+class Outcome:
+    """What the sender is told, and which inbox row (if any) now holds their request."""
+
+    http_status: int
+    body: dict[str, Any]
+    postback_id: int | None = None
+    created: bool = False
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+def find_source(*, kind: str, token: str, now: datetime) -> PostbackSource | None:
+    """The source a token names (its current token, or the previous one within its grace)."""
+    return (
+        PostbackSource.objects.filter(kind=kind)
+        .filter(Q(token=token) | Q(previous_token=token, previous_token_valid_until__gt=now))
+        .only("id", "kind", "hmac_secret", "allowed_networks", "is_active")
+        .first()
+    )
+
+
+def _headers(meta: Mapping[str, Any]) -> dict[str, str]:
+    kept = {}
+    for key, value in meta.items():
+        if key in KEPT_HEADERS or (key.startswith("HTTP_X_") and len(kept) < 24):
+            kept[key.removeprefix("HTTP_").lower().replace("_", "-")] = clean_text(str(value))[:512]
+    return kept
+
+
+def _insert(row: dict[str, Any]) -> tuple[int, bool]:
+    """INSERT ... ON CONFLICT DO NOTHING: (id, True) when new, (existing id, False) on a repeat.
+
+    One statement for a new postback; a repeat costs one more SELECT. Concurrent repeats on
+    PostgreSQL wait on the unique index and then see the winner's row.
+    """
+    columns = list(row)
+    table = Postback._meta.db_table
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(row.values()))
+        inserted = cursor.fetchone()
+    if inserted:
+        return inserted[0], True
+    existing = Postback.objects.filter(
+        source_id=row["source_id"], kind=row["kind"], dedup_key=row["dedup_key"]
+    ).values_list("id", flat=True)
+    return existing.get(), False
+
+
+def _row(
+    *,
+    source_id: int | None,
+    kind: str,
+    method: str,
+    query: str,
+    body: str,
+    meta: Mapping[str, Any],
+    remote_addr: str | None,
+    received_at: datetime,
+    dedup_key: str,
+    status: str,
+    reason: str = "",
+    signature: str = "",
+) -> dict[str, Any]:
+    ops = connection.ops
+    return {
+        "source_id": source_id,
+        "kind": kind,
+        "method": method,
+        "query": clean_text(query),
+        "body": clean_text(body),
+        "content_type": clean_text(str(meta.get("CONTENT_TYPE", "")))[:200],
+        "headers": json.dumps(_headers(meta)),
+        "remote_addr": ops.adapt_ipaddressfield_value(remote_addr),
+        "received_at": ops.adapt_datetimefield_value(received_at),
+        "dedup_key": bounded_key(dedup_key),
+        "status": status,
+        "reason": reason,
+        "signature": signature,
+        "attempts": 0,
+        "processed_at": None,
+    }
+
+
+def _enqueue(postback_id: int) -> None:
+    from .tasks import process_postback
+
+    try:
+        process_postback.delay(postback_id)
+    except Exception:
+        # The row is durable; the sweep re-queues it once the broker is back.
+        logger.warning("postback enqueue failed; the sweep will pick it up id=%s", postback_id)
+
+
+def _store(row: dict[str, Any]) -> tuple[int, bool]:
+    postback_id, created = _insert(row)
+    if created and row["status"] == Postback.Status.RECEIVED:
+        transaction.on_commit(lambda: _enqueue(postback_id))
+    return postback_id, created
+
+
+def _raw_key(method: str, query: str, body: str) -> str:
+    digest = hashlib.sha256(f"{method}\n{query}\n{body}".encode()).hexdigest()
+    return f"raw:{digest}"
+
+
+def postback_ingest(
+    *,
+    kind: str,
+    token: str,
+    method: str,
+    query: str,
+    body: bytes,
+    meta: Mapping[str, Any],
+    remote_addr: str | None,
+) -> Outcome:
+    """Take one MMP or operator postback: store it once and say what happened."""
+    now = timezone.now()
+    if kind not in MMP_KINDS:
+        return Outcome(404, {"error": f"unknown postback source {kind!r}"})
+    source = find_source(kind=kind, token=token[:64], now=now)
+    if source is None:
+        return Outcome(404, {"error": "unknown token for this source"})
+    if not source.is_active:
+        return Outcome(403, {"error": "this integration is disabled"})
+    if not sender_allowed(source.allowed_networks, remote_addr):
+        return Outcome(403, {"error": f"sender address {remote_addr} is not allowed"})
+    if source.hmac_secret:
+        signed = body if method == "POST" else query.encode()
+        if not signature_matches(source.hmac_secret, signed, str(meta.get("HTTP_X_SIGNATURE", ""))):
+            return Outcome(403, {"error": "X-Signature does not match (sha256 HMAC)"})
+
+    text = body.decode("utf-8", errors="replace")
+    common = {
+        "source_id": source.pk,
+        "kind": kind,
+        "method": method,
+        "query": query,
+        "body": text,
+        "meta": meta,
+        "remote_addr": remote_addr,
+        "received_at": now,
+    }
+    try:
+        event = get_adapter(kind).parse(
+            payload_of(
+                method=method,
+                query=query,
+                body=text,
+                content_type=str(meta.get("CONTENT_TYPE", "")),
+            )
+        )
+    except (Malformed, PostbackError) as exc:
+        reason = str(exc)
+        postback_id, _ = _store(
+            _row(
+                **common,
+                dedup_key=_raw_key(method, query, text),
+                status=Postback.Status.REJECTED,
+                reason=reason,
+            )
+        )
+        return Outcome(400, {"status": "rejected", "error": reason, "id": postback_id}, postback_id)
+
+    postback_id, created = _store(
+        _row(**common, dedup_key=event.dedup_key, status=Postback.Status.RECEIVED)
+    )
+    status = "accepted" if created else "duplicate"
+    return Outcome(200, {"status": status, "id": postback_id}, postback_id, created)
+
+
+def apple_ingest(
+    *, kind: str, body: bytes, meta: Mapping[str, Any], remote_addr: str | None
+) -> Outcome:
+    """Take one SKAdNetwork or AdAttributionKit postback at Apple's fixed path.
+
+    There is no token: the signature is the credential. An invalid one is stored as rejected and
+    answered 200, since a retry cannot fix it; a development-key one is stored but never counted.
+    """
+    now = timezone.now()
+    text = body.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return Outcome(400, {"error": f"body is not valid JSON: {exc}"})
+    try:
+        parsed = (
+            skadnetwork.parse_skan(data)
+            if kind == SourceKind.SKADNETWORK
+            else skadnetwork.parse_aak(data)
+        )
+    except skadnetwork.SkanError as exc:
+        return Outcome(400, {"error": str(exc)})
+
+    verdict = parsed.verdict.value
+    rejected = parsed.verdict == skadnetwork.Verdict.INVALID
+    postback_id, created = _store(
+        _row(
+            source_id=None,
+            kind=kind,
+            method="POST",
+            query="",
+            body=text,
+            meta=meta,
+            remote_addr=remote_addr,
+            received_at=now,
+            # SKAN 4.0 sends up to three postbacks (one per conversion window) per install.
+            dedup_key=f"{parsed.dedup_key}:{parsed.postback_sequence_index}",
+            status=Postback.Status.REJECTED if rejected else Postback.Status.RECEIVED,
+            reason=parsed.reason if rejected else "",
+            signature=verdict,
+        )
+    )
+    status = "rejected" if rejected else ("accepted" if created else "duplicate")
+    answer = {"status": status, "signature": verdict, "id": postback_id}
+    if parsed.reason:
+        answer["reason"] = parsed.reason
+    return Outcome(200, answer, postback_id, created)
