@@ -24,3 +24,16 @@ def charlie(db):
 @pytest.fixture
 def manager(db):
     return UserFactory(username="manager", is_staff=True, is_superuser=True)
+
+
+def pytest_report_header(config) -> list[str]:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    broker = (
+        "kombu filesystem (embedded)" if settings.EMBEDDED_BROKER else settings.CELERY_BROKER_URL
+    )
+    return [
+        f"database: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('HOST') or db['NAME']}",
+        f"celery broker: {broker}",
+    ]
