@@ -99,6 +99,12 @@ class App(models.Model):
         max_length=32, blank=True, help_text="Numeric App Store id (iOS), without the 'id' prefix"
     )
     mmp = models.CharField(max_length=16, choices=MMP.choices, default=MMP.APPSFLYER)
+    skan_schema = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="SKAdNetwork conversion-value schema: fine value or coarse value to a conversion "
+        'type, e.g. {"1": "registration", "2": "ftd", "high": "ftd"}; ranges as "10-19".',
+    )
 
     class Meta:
         ordering = ["brand__name", "name"]
@@ -146,8 +152,24 @@ class Campaign(models.Model):
     android_url = models.URLField(
         max_length=2000, blank=True, help_text="Play Store or MMP link template for Android"
     )
+
+    class AttributionModel(models.TextChoices):
+        LAST_CLICK = "last_click", "Last click"
+        FIRST_CLICK = "first_click", "First click"
+
     click_lookback_days = models.PositiveSmallIntegerField(
         default=7, help_text="How long after a click an install may still be credited to it."
+    )
+    event_window_days = models.PositiveSmallIntegerField(
+        default=180,
+        help_text="How long after the install or registration later events still credit its "
+        "affiliate.",
+    )
+    attribution_model = models.CharField(
+        max_length=16,
+        choices=AttributionModel.choices,
+        default=AttributionModel.LAST_CLICK,
+        help_text="Who wins when several clicks claim the same install: the money follows it.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

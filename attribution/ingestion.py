@@ -7,7 +7,6 @@ one row with ``ON CONFLICT DO NOTHING``, and enqueue the worker after commit.
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import re
@@ -26,6 +25,7 @@ from django.utils import timezone
 from . import skadnetwork
 from .adapters import PostbackError, get_adapter
 from .models import Postback, PostbackSource, SourceKind
+from .networks import sender_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -35,34 +35,9 @@ KEPT_HEADERS = ("HTTP_USER_AGENT", "CONTENT_TYPE", "HTTP_X_SIGNATURE", "HTTP_X_F
 _KEY_MAX = 255
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
 
 class Malformed(ValueError):
     """The request cannot be read as a postback; the message says why."""
-
-
-def parse_networks(text: str) -> list[Network]:
-    """CIDRs, one per line or comma-separated; ValueError names the first bad one."""
-    networks = []
-    for part in re.split(r"[\s,]+", text.strip()):
-        if not part:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(part, strict=False))
-        except ValueError:
-            raise ValueError(f"{part!r} is not a network (e.g. 45.92.116.0/22)") from None
-    return networks
-
-
-def sender_allowed(networks_text: str, remote_addr: str | None) -> bool:
-    networks = parse_networks(networks_text)
-    if not networks:
-        return True
-    if remote_addr is None:
-        return False
-    address = ipaddress.ip_address(remote_addr)
-    return any(address in network for network in networks)
 
 
 def signature_matches(secret: str, message: bytes, header: str) -> bool:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from affiliates.models import App
 
-from . import skadnetwork
+from . import crediting, skadnetwork
 from .adapters import NormalisedEvent, PostbackError, get_adapter
 from .ingestion import Malformed, clean_text, payload_of
 from .models import APPLE_KINDS, ConversionType, Postback, PostbackEvent, SourceKind
@@ -130,7 +130,7 @@ def _apple_event(row: Postback) -> dict[str, Any]:
 
 
 def postback_process(*, postback_id: int) -> str:
-    """Turn one received inbox row into its normalised event; returns the row's final status.
+    """Turn one received inbox row into its normalised event and conversion; returns its status.
 
     Idempotent: a row already handled (or gone) is left alone, the row lock lets one worker in at
     a time, and the event's one-to-one key makes a second event impossible. A worker killed
@@ -157,7 +157,8 @@ def postback_process(*, postback_id: int) -> str:
             row.save(update_fields=["status", "reason", "attempts", "processed_at"])
             logger.warning("postback failed id=%s reason=%s", row.pk, row.reason)
             return row.status
-        PostbackEvent.objects.create(postback=row, source=row.source, **_clean(values))
+        event = PostbackEvent.objects.create(postback=row, source=row.source, **_clean(values))
+        crediting.conversion_for_event(event=event)
         row.status = Postback.Status.PROCESSED
         row.processed_at = timezone.now()
         row.save(update_fields=["status", "attempts", "processed_at"])

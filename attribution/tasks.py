@@ -5,7 +5,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from . import processing
+from . import processing, rollup
 
 logger = logging.getLogger(__name__)
 
@@ -36,3 +36,12 @@ def sweep_postbacks() -> int:
     if ids:
         logger.info("sweep re-queued %s waiting postbacks", len(ids))
     return len(ids)
+
+
+@shared_task(name="attribution.fill_click_rollups", ignore_result=True)
+def fill_click_rollups() -> int:
+    """Bring the rollups' click counters up to date (beat, every minute)."""
+    total = 0
+    while filled := rollup.clicks_fill():
+        total += filled
+    return total

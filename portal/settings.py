@@ -134,6 +134,7 @@ POSTBACK_SWEEP_GRACE_SECONDS = env.int("POSTBACK_SWEEP_GRACE_SECONDS", default=1
 POSTBACK_SWEEP_BATCH = env.int("POSTBACK_SWEEP_BATCH", default=5000)
 CELERY_BEAT_SCHEDULE = {
     "sweep-postbacks": {"task": "attribution.sweep_postbacks", "schedule": 60.0},
+    "fill-click-rollups": {"task": "attribution.fill_click_rollups", "schedule": 60.0},
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------------

@@ -1,0 +1,456 @@
+"""Who earned it: attribution of one normalised event to an affiliate, exactly once.
+
+Order (DESIGN, issue 4): our click id; else a device id seen on a click for the same app inside
+the window; else, for later events, the affiliate of that device's or player's install or
+registration inside the campaign's event window; SKAdNetwork by its campaign mapping; otherwise
+organic. Then de-duplication by claim (one install per app and device, one FTD per player, each
+event once), then the campaign's fraud rules. Every outcome carries a reason code.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from affiliates.models import Affiliate, App, Campaign
+from affiliates.services import Actor, audit_record
+
+from . import fraud, rollup
+from .models import (
+    Channel,
+    Click,
+    Conversion,
+    ConversionType,
+    Identity,
+    Method,
+    PostbackEvent,
+    Reason,
+    SkanMapping,
+    SourceKind,
+)
+
+logger = logging.getLogger(__name__)
+
+# Device-id matching never looks back further than this, whatever a campaign says.
+MAX_LOOKBACK = timedelta(days=30)
+CLAIM_RETRIES = 5
+
+
+@dataclass
+class Decision:
+    """The attribution of one event before it is written."""
+
+    affiliate: Affiliate | None = None
+    campaign: Campaign | None = None
+    click: Click | None = None
+    method: str = Method.NONE
+    touch_type: str = ""
+    status: str = Conversion.Status.APPROVED
+    reason: str = Reason.OK
+    detail: str = ""
+    origin: Conversion | None = None  # the install/registration an event chains to
+    notes: list[str] = field(default_factory=list)
+
+
+def _device_keys(event: PostbackEvent) -> list[str]:
+    """The ids that name this device, the most portable first (they match across MMPs)."""
+    keys = []
+    if event.idfa:
+        keys.append(f"idfa:{event.idfa.upper()}")
+    if event.gaid:
+        keys.append(f"gaid:{event.gaid.lower()}")
+    if event.idfv:
+        keys.append(f"idfv:{event.idfv.upper()}")
+    if event.mmp_device_id:
+        keys.append(f"{event.postback.kind}:{event.mmp_device_id}")
+    return keys
+
+
+def _player_keys(event: PostbackEvent, brand_id: int | None) -> list[str]:
+    keys = [f"player:{brand_id or 0}:{event.player_id}"] if event.player_id else []
+    return keys + _device_keys(event)
+
+
+def _click_by_id(click_id: str) -> Click | None:
+    if not click_id:
+        return None
+    return (
+        Click.objects.select_related("affiliate", "campaign").filter(click_id=click_id[:26]).first()
+    )
+
+
+def _campaigns_of_app(app: App | None) -> Q:
+    if app is None:
+        return Q(pk__in=[])
+    return Q(campaign__ios_app=app) | Q(campaign__android_app=app)
+
+
+def _click_by_device(event: PostbackEvent, app: App | None, model: str) -> Click | None:
+    """The latest (or, for first-click campaigns, earliest) click of this device for the app."""
+    if app is None or not (event.gaid or event.idfa) or event.occurred_at is None:
+        return None
+    device = Q()
+    if event.gaid:
+        device |= Q(gaid=event.gaid.lower())
+    if event.idfa:
+        device |= Q(idfa=event.idfa.upper())
+    candidates = (
+        Click.objects.select_related("affiliate", "campaign")
+        .filter(device, _campaigns_of_app(app))
+        .filter(
+            created_at__lte=event.occurred_at,
+            created_at__gte=event.occurred_at - MAX_LOOKBACK,
+        )
+        .order_by("-created_at")[:50]
+    )
+    inside = [
+        c
+        for c in candidates
+        if event.occurred_at - c.created_at <= timedelta(days=c.campaign.click_lookback_days)
+    ]
+    if not inside:
+        return None
+    return inside[-1] if model == Campaign.AttributionModel.FIRST_CLICK else inside[0]
+
+
+def _origin(keys: list[str], event: PostbackEvent) -> Conversion | None:
+    """The first install or registration known by any of these device or player keys."""
+    if not keys or event.occurred_at is None:
+        return None
+    identity = (
+        Identity.objects.select_related(
+            "conversion__affiliate", "conversion__campaign", "conversion__click"
+        )
+        .filter(
+            key__in=keys,
+            occurred_at__lte=event.occurred_at,
+            conversion__is_winner=True,
+            conversion__affiliate__isnull=False,
+        )
+        .exclude(conversion__status=Conversion.Status.REJECTED)
+        .order_by("occurred_at", "pk")
+        .first()
+    )
+    return identity.conversion if identity else None
+
+
+def _remember(conversion: Conversion, event: PostbackEvent, brand_id: int | None) -> None:
+    """Record the ids an attributed install or registration is known by."""
+    if not conversion.is_winner or conversion.type not in (
+        ConversionType.INSTALL,
+        ConversionType.REGISTRATION,
+    ):
+        return
+    Identity.objects.bulk_create(
+        [
+            Identity(key=key[:200], conversion=conversion, occurred_at=conversion.occurred_at)
+            for key in dict.fromkeys(_player_keys(event, brand_id))
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _decide_by_click(event: PostbackEvent, click: Click, method: str) -> Decision:
+    decision = Decision(
+        affiliate=click.affiliate,
+        campaign=click.campaign,
+        click=click,
+        method=method,
+        touch_type=event.touch_type or "click",
+    )
+    if event.occurred_at is None:
+        return decision
+    elapsed = event.occurred_at - click.created_at
+    if elapsed < timedelta(0):
+        decision.status, decision.reason = Conversion.Status.REJECTED, Reason.BEFORE_CLICK
+        decision.detail = f"{event.kind} {-elapsed} before the click"
+        return decision
+    window = (
+        click.campaign.click_lookback_days
+        if event.conversion_type == ConversionType.INSTALL
+        else click.campaign.event_window_days
+    )
+    if elapsed > timedelta(days=window):
+        decision.reason = Reason.OUTSIDE_LOOKBACK
+        decision.detail = f"{elapsed} after the click; the window is {window} days"
+    return decision
+
+
+def _decide(event: PostbackEvent, app: App | None, brand_id: int | None) -> Decision:
+    click = _click_by_id(event.click_id)
+    if click is not None:
+        return _decide_by_click(event, click, Method.CLICK_ID)
+    if event.conversion_type == ConversionType.INSTALL:
+        model = Campaign.AttributionModel.LAST_CLICK
+        click = _click_by_device(event, app, model)
+        if click is not None:
+            return _decide_by_click(event, click, Method.DEVICE_ID)
+        return Decision(reason=Reason.ORGANIC)
+    origin = _origin(_player_keys(event, brand_id), event)
+    if origin is not None and origin.affiliate_id:
+        window = timedelta(days=origin.campaign.event_window_days if origin.campaign else 180)
+        decision = Decision(
+            affiliate=origin.affiliate,
+            campaign=origin.campaign,
+            click=origin.click,
+            method=Method.INSTALL_CHAIN,
+            touch_type=origin.touch_type,
+            origin=origin,
+        )
+        if event.occurred_at - origin.occurred_at > window:
+            decision.reason = Reason.OUTSIDE_LOOKBACK
+            decision.detail = f"{origin.type} #{origin.pk} is older than the event window"
+        return decision
+    return Decision(reason=Reason.ORGANIC)
+
+
+def _claim_key(event: PostbackEvent, app: App | None, brand_id: int | None) -> str:
+    kind = event.conversion_type
+    devices = _device_keys(event)
+    scope = f"app{app.pk}" if app else f"brand{brand_id or 0}"
+    if kind == ConversionType.INSTALL and devices:
+        return f"install:{scope}:{devices[0]}"
+    if kind == ConversionType.FTD and (event.player_id or devices):
+        player = _player_keys(event, brand_id)[0]
+        return f"ftd:brand{brand_id or 0}:{player}"
+    if kind == ConversionType.REGISTRATION and event.player_id:
+        return f"registration:brand{brand_id or 0}:player:{event.player_id}"
+    if event.txid:
+        return f"{kind}:brand{brand_id or 0}:tx:{event.txid}"
+    return f"{kind}:postback:{event.postback.kind}:{event.postback.dedup_key}"[:255]
+
+
+def _beats(new: Conversion, held: Conversion, model: str) -> bool:
+    """Does ``new`` take the claim from ``held``? Attributed beats organic; then the model."""
+    if held.status == Conversion.Status.REJECTED and held.reason != Reason.DUPLICATE_CLAIM:
+        # A fraud-rejected holder loses to any clean, attributed claim.
+        return new.affiliate_id is not None and new.status != Conversion.Status.REJECTED
+    if new.status == Conversion.Status.REJECTED:
+        return False
+    if held.affiliate_id is None:
+        return new.affiliate_id is not None
+    if new.affiliate_id is None or new.click_id is None or held.click_id is None:
+        return False
+    if new.type not in (ConversionType.INSTALL,):
+        return False  # events and deposits: the first report holds
+    new_at, held_at = new.click.created_at, held.click.created_at
+    if model == Campaign.AttributionModel.FIRST_CLICK:
+        return new_at < held_at
+    return new_at > held_at
+
+
+def conversion_set_status(
+    *, conversion: Conversion, status: str, reason: str, actor: Actor = None, note: str = ""
+) -> Conversion:
+    """Change a conversion's status, keeping its rollups in step, with an audit row."""
+    if conversion.status == status and conversion.reason == reason:
+        return conversion
+    rollup.conversion_apply(conversion, sign=-1)
+    old = f"{conversion.status}/{conversion.reason}"
+    conversion.status, conversion.reason = status, reason
+    if note:
+        conversion.detail = note[:500]
+    conversion.save(update_fields=["status", "reason", "detail", "updated_at"])
+    rollup.conversion_apply(conversion, sign=1)
+    audit_record(
+        obj=conversion, field="status", old=old, new=f"{status}/{reason}", actor=actor, note=note
+    )
+    return conversion
+
+
+def _insert_claiming(conversion: Conversion, model: str) -> Conversion:
+    """Insert ``conversion``, taking or losing its claim; safe with many workers at once."""
+    for _ in range(CLAIM_RETRIES):
+        try:
+            with transaction.atomic():
+                conversion.is_winner = True
+                conversion.save(force_insert=True)
+            return conversion
+        except IntegrityError:
+            conversion.pk = None
+        held = (
+            Conversion.objects.select_for_update(of=("self",))
+            .select_related("click")
+            .filter(claim_key=conversion.claim_key, is_winner=True)
+            .first()
+        )
+        if held is None:
+            continue  # the holder just gave way: try again
+        if _beats(conversion, held, model):
+            held.is_winner = False
+            held.save(update_fields=["is_winner", "updated_at"])
+            conversion.is_winner = True
+            conversion.save(force_insert=True)
+            held.duplicate_of = conversion
+            held.save(update_fields=["duplicate_of", "updated_at"])
+            conversion_set_status(
+                conversion=held,
+                status=Conversion.Status.REJECTED,
+                reason=Reason.DUPLICATE_CLAIM,
+                note=f"claim taken by conversion #{conversion.pk}",
+            )
+            return conversion
+        conversion.is_winner = False
+        conversion.duplicate_of = held
+        conversion.status = Conversion.Status.REJECTED
+        conversion.reason = (
+            Reason.DUPLICATE_FTD
+            if conversion.type == ConversionType.FTD
+            else Reason.DUPLICATE_CLAIM
+        )
+        conversion.detail = f"the claim is held by conversion #{held.pk}"
+        conversion.save(force_insert=True)
+        return conversion
+    raise IntegrityError(f"could not settle claim {conversion.claim_key}")
+
+
+def _skan_conversion(event: PostbackEvent) -> Conversion:
+    skan = event.skan or {}
+    mapping = None
+    if event.app_id:
+        mapping = (
+            SkanMapping.objects.select_related("campaign", "affiliate")
+            .filter(
+                app_id=event.app_id,
+                ad_network_id=skan.get("ad_network_id", ""),
+                source_identifier=str(
+                    skan.get("source_identifier") or skan.get("campaign_id") or ""
+                ),
+            )
+            .first()
+        )
+    winning = event.kind == PostbackEvent.Kind.INSTALL
+    verdict = skan.get("verdict")
+    reason = Reason.OK if mapping else Reason.ORGANIC
+    status = Conversion.Status.APPROVED
+    if not winning:
+        status = Conversion.Status.REJECTED
+        reason = Reason.DEVELOPMENT if verdict == "development" else Reason.NOT_WINNING
+    sequence = skan.get("postback_sequence_index") or 0
+    label = decode_conversion_value(event.app, skan) if event.app else ""
+    # Only the first window's postback is the install; later windows update its value.
+    kind = ConversionType.INSTALL if sequence == 0 else (label or ConversionType.CUSTOM)
+    conversion = Conversion(
+        type=kind,
+        channel=Channel.MOBILE,
+        platform="ios",
+        app=event.app,
+        brand_id=event.app.brand_id if event.app else None,
+        campaign=mapping.campaign if mapping else None,
+        affiliate=mapping.affiliate if mapping else None,
+        method=Method.SKAN,
+        touch_type="click" if skan.get("interaction_type") in ("click", "1") else "impression",
+        occurred_at=event.created_at or timezone.now(),
+        country=event.country,
+        status=status,
+        reason=reason,
+        detail=event.blocked_reason,
+        claim_key=f"skan:{skan.get('dedup_key', event.postback.dedup_key)}:{kind}"[:255],
+        event=event,
+        skan_sequence_index=sequence,
+        skan_conversion_value=skan.get("conversion_value"),
+        skan_coarse_value=skan.get("coarse_conversion_value") or "",
+    )
+    return _insert_claiming(conversion, Campaign.AttributionModel.LAST_CLICK)
+
+
+def decode_conversion_value(app: App, skan: dict) -> str:
+    """The conversion type an app's schema gives this postback's fine or coarse value, or ""."""
+    schema = app.skan_schema or {}
+    fine, coarse = skan.get("conversion_value"), skan.get("coarse_conversion_value") or ""
+    for key, label in schema.items():
+        key = str(key).strip().lower()
+        if coarse and key == coarse:
+            return label
+        if fine is None:
+            continue
+        low, _, high = key.partition("-")
+        if low.isdigit() and int(low) <= fine <= int(high or low):
+            return label
+    return ""
+
+
+def conversion_for_event(*, event: PostbackEvent) -> Conversion:
+    """Attribute one normalised event and write its conversion (and rollups). Idempotent by event.
+
+    Called inside the worker's transaction that created ``event``.
+    """
+    existing = Conversion.objects.filter(event=event).first()
+    if existing is not None:
+        return existing
+    if event.postback.kind in (SourceKind.SKADNETWORK, SourceKind.ADATTRIBUTIONKIT):
+        conversion = _skan_conversion(event)
+        rollup.conversion_apply(conversion)
+        return conversion
+
+    source = event.source
+    app = event.app
+    brand_id = app.brand_id if app else (source.brand_id if source else None)
+    decision = _decide(event, app, brand_id)
+    campaign = decision.campaign
+    occurred_at = event.occurred_at or event.postback.received_at
+    ctit = None
+    if decision.click and event.conversion_type == ConversionType.INSTALL:
+        ctit = int((occurred_at - decision.click.created_at).total_seconds())
+    platform = event.platform or (decision.click.platform if decision.click else "") or "web"
+    conversion = Conversion(
+        type=event.conversion_type,
+        channel=Channel.WEB if platform == "web" else Channel.MOBILE,
+        platform=platform,
+        app=app,
+        brand_id=brand_id or (campaign.brand_id if campaign else None),
+        campaign=campaign,
+        affiliate=decision.affiliate,
+        click=decision.click,
+        method=decision.method,
+        touch_type=decision.touch_type[:16],
+        occurred_at=occurred_at,
+        ctit_seconds=ctit,
+        revenue=event.revenue,
+        currency=event.currency if event.revenue is not None else "",
+        country=event.country or (decision.click.country if decision.click else ""),
+        player_key=(_player_keys(event, brand_id) or [""])[0][:200],
+        ip=event.ip,
+        status=decision.status,
+        reason=decision.reason,
+        detail=decision.detail,
+        claim_key=_claim_key(event, app, brand_id)[:255],
+        event=event,
+    )
+    if conversion.affiliate_id is None:
+        conversion.status = Conversion.Status.APPROVED
+    else:
+        fraud.judge(conversion=conversion, event=event, campaign=campaign)
+    if event.status == "declined":
+        conversion.status, conversion.reason = Conversion.Status.REJECTED, Reason.DECLINED
+    elif event.status == "pending" and conversion.status == Conversion.Status.APPROVED:
+        conversion.status = Conversion.Status.PENDING
+    model = campaign.attribution_model if campaign else Campaign.AttributionModel.LAST_CLICK
+    conversion = _insert_claiming(conversion, model)
+    _remember(conversion, event, brand_id)
+    rollup.conversion_apply(conversion)
+    return conversion
+
+
+def conversion_review(
+    *, conversion: Conversion, approve: bool, actor: Actor, note: str = ""
+) -> Conversion:
+    """A manager's decision on a held (or any) conversion."""
+    with transaction.atomic():
+        locked = Conversion.objects.select_for_update().get(pk=conversion.pk)
+        if approve:
+            status, reason = Conversion.Status.APPROVED, Reason.MANAGER
+        else:
+            # A rejection keeps the rule's code when a rule held it: that is the why.
+            status = Conversion.Status.REJECTED
+            reason = locked.reason if locked.reason in fraud.RULE_REASONS else Reason.MANAGER
+        return conversion_set_status(
+            conversion=locked,
+            status=status,
+            reason=reason,
+            actor=actor,
+            note=note or ("approved by a manager" if approve else "rejected by a manager"),
+        )

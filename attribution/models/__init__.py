@@ -1,0 +1,46 @@
+"""The attribution domain's models, one module per concern."""
+
+from .clicks import REFERRER_MAX, SUB_MAX, USER_AGENT_MAX, Click
+from .conversions import (
+    Channel,
+    Conversion,
+    FraudPolicy,
+    Identity,
+    Method,
+    Reason,
+    SkanMapping,
+)
+from .postbacks import (
+    APPLE_KINDS,
+    ConversionType,
+    Postback,
+    PostbackEvent,
+    PostbackSource,
+    SourceKind,
+    new_source_token,
+)
+from .rollups import DailyRollup, FillState, HourlyRollup
+
+__all__ = [
+    "APPLE_KINDS",
+    "REFERRER_MAX",
+    "SUB_MAX",
+    "USER_AGENT_MAX",
+    "Channel",
+    "Click",
+    "Conversion",
+    "ConversionType",
+    "DailyRollup",
+    "FillState",
+    "FraudPolicy",
+    "HourlyRollup",
+    "Identity",
+    "Method",
+    "Postback",
+    "PostbackEvent",
+    "PostbackSource",
+    "Reason",
+    "SkanMapping",
+    "SourceKind",
+    "new_source_token",
+]

@@ -1,0 +1,53 @@
+"""Clicks on tracking links: the evidence deterministic attribution matches on."""
+
+from django.db import models
+
+from affiliates.models import Affiliate, Campaign, Platform, TrackingLink
+
+# Lengths a click's free-text fields are cut to (documented in the README).
+SUB_MAX = 255
+USER_AGENT_MAX = 512
+REFERRER_MAX = 1024
+
+
+class Click(models.Model):
+    # A ULID: 26 characters, unique and sortable by time, safe in any URL.
+    click_id = models.CharField(max_length=26, unique=True)
+    link = models.ForeignKey(TrackingLink, on_delete=models.PROTECT, related_name="clicks")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="clicks")
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="clicks")
+    created_at = models.DateTimeField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=USER_AGENT_MAX, blank=True)
+    platform = models.CharField(max_length=8, choices=Platform.choices)
+    country = models.CharField(max_length=2, blank=True)
+    sub1 = models.CharField(max_length=SUB_MAX, blank=True)
+    sub2 = models.CharField(max_length=SUB_MAX, blank=True)
+    sub3 = models.CharField(max_length=SUB_MAX, blank=True)
+    sub4 = models.CharField(max_length=SUB_MAX, blank=True)
+    sub5 = models.CharField(max_length=SUB_MAX, blank=True)
+    referrer = models.CharField(max_length=REFERRER_MAX, blank=True)
+    gaid = models.CharField(max_length=36, blank=True, help_text="Google advertising id")
+    idfa = models.CharField(max_length=36, blank=True, help_text="Apple advertising id")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["affiliate", "created_at"], name="click_affiliate_time"),
+            models.Index(fields=["campaign", "created_at"], name="click_campaign_time"),
+            # Device-id matching (no click id on the postback) looks these up; most clicks have
+            # neither, so the indexes only hold the rows that do.
+            models.Index(
+                fields=["gaid", "created_at"],
+                name="click_gaid_time",
+                condition=~models.Q(gaid=""),
+            ),
+            models.Index(
+                fields=["idfa", "created_at"],
+                name="click_idfa_time",
+                condition=~models.Q(idfa=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.click_id

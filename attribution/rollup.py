@@ -1,0 +1,306 @@
+"""Keeping the dashboards' rollups: increments as conversions change, recomputes for clicks.
+
+Every write here happens inside the transaction that changes the conversion (or advances the
+click watermark), so a crash leaves rollups and raw rows in step; ``rebuild`` recomputes any range
+from the raw rows and gives the same figures.
+"""
+
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from affiliates.models import Affiliate
+
+from .models import Click, Conversion, ConversionType, DailyRollup, FillState, HourlyRollup
+from .models.rollups import CLICK_COUNTERS, CONVERSION_COUNTERS, DIMENSIONS
+
+COUNTED = (Conversion.Status.APPROVED, Conversion.Status.PENDING)
+Key = tuple  # (bucket, affiliate_id, campaign_id, channel, platform, country, currency)
+
+
+@lru_cache(maxsize=4096)
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def local_day(moment: datetime, time_zone: str) -> date:
+    return moment.astimezone(_zone(time_zone)).date()
+
+
+def utc_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def conversion_counters(conversion: Conversion) -> dict[str, Any]:
+    """What one conversion adds to its rollup row, by its type and status."""
+    if conversion.status == Conversion.Status.REJECTED:
+        return {"rejected": 1}
+    if conversion.status not in COUNTED:
+        return {}
+    amount = conversion.revenue or Decimal(0)
+    kind = conversion.type
+    if kind == ConversionType.INSTALL:
+        return {"installs": 1}
+    if kind == ConversionType.REGISTRATION:
+        return {"registrations": 1}
+    if kind == ConversionType.FTD:
+        return {"ftds": 1, "deposits": 1, "deposit_amount": amount}
+    if kind == ConversionType.DEPOSIT:
+        return {"deposits": 1, "deposit_amount": amount}
+    if kind in (ConversionType.PURCHASE, ConversionType.CUSTOM):
+        return {"revenue": amount} if amount else {}
+    return {}
+
+
+def conversion_dimensions(conversion: Conversion) -> tuple:
+    platform = "skan" if conversion.method == "skan" else conversion.platform
+    return (
+        conversion.affiliate_id or 0,
+        conversion.campaign_id or 0,
+        conversion.channel,
+        platform,
+        conversion.country or "",
+        conversion.currency if conversion.revenue is not None else "",
+    )
+
+
+def _time_zone_of(affiliate_id: int | None) -> str:
+    if not affiliate_id:
+        return "UTC"
+    return (
+        Affiliate.objects.filter(pk=affiliate_id).values_list("time_zone", flat=True).first()
+        or "UTC"
+    )
+
+
+def _upsert(model: type, bucket_field: str, rows: dict[Key, dict[str, Any]], *, add: bool) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE: add to the counters, or set them."""
+    if not rows:
+        return
+    counters = sorted({c for values in rows.values() for c in values})
+    columns = [bucket_field, *DIMENSIONS, *counters]
+    defaults = [c for c in (*CLICK_COUNTERS, *CONVERSION_COUNTERS) if c not in counters]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    updates = ", ".join(
+        f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}"
+        if add
+        else f"{quote(c)} = EXCLUDED.{quote(c)}"
+        for c in counters
+    )
+    sql = (
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in [*columns, *defaults])}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * (len(columns) + len(defaults)))}) "
+        f"ON CONFLICT ({', '.join(quote(c) for c in [bucket_field, *DIMENSIONS])}) "
+        f"DO UPDATE SET {updates}"
+    )
+    adapt = (
+        connection.ops.adapt_datefield_value
+        if bucket_field == "day"
+        else connection.ops.adapt_datetimefield_value
+    )
+    params = []
+    for key, values in rows.items():
+        money = [
+            connection.ops.adapt_decimalfield_value(values.get(c, 0), 20, 6)
+            if c in ("deposit_amount", "revenue")
+            else values.get(c, 0)
+            for c in counters
+        ]
+        params.append([adapt(key[0]), *key[1:], *money, *([0] * len(defaults))])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def conversion_apply(
+    conversion: Conversion, *, sign: int = 1, time_zone: str | None = None
+) -> None:
+    """Add (sign=1) or take back (sign=-1) one conversion's counters in its rollup rows."""
+    counters = conversion_counters(conversion)
+    if not counters:
+        return
+    tz = time_zone or _time_zone_of(conversion.affiliate_id)
+    dims = conversion_dimensions(conversion)
+    values = {name: value * sign for name, value in counters.items()}
+    _upsert(DailyRollup, "day", {(local_day(conversion.occurred_at, tz), *dims): values}, add=True)
+    _upsert(HourlyRollup, "hour", {(utc_hour(conversion.occurred_at), *dims): values}, add=True)
+
+
+# --- clicks: recomputed per touched bucket ------------------------------------------------------
+
+
+def _click_rows(clicks: Iterable[tuple], zones: dict[int, str]) -> tuple[dict, dict]:
+    """Aggregate (affiliate, campaign, platform, country, created_at, ip) into daily and hourly."""
+    daily: dict[Key, list] = defaultdict(lambda: [0, set(), 0])
+    hourly: dict[Key, list] = defaultdict(lambda: [0, set(), 0])
+    for affiliate_id, campaign_id, platform, country, created_at, ip in clicks:
+        channel = "web" if platform == "web" else "mobile"
+        dims = (affiliate_id, campaign_id, channel, platform, country or "", "")
+        for table, bucket in (
+            (daily, local_day(created_at, zones.get(affiliate_id, "UTC"))),
+            (hourly, utc_hour(created_at)),
+        ):
+            entry = table[(bucket, *dims)]
+            entry[0] += 1
+            if ip:
+                entry[1].add(ip)
+            else:
+                entry[2] += 1  # no address: each counts as unique
+    return (
+        {k: {"clicks": v[0], "unique_clicks": len(v[1]) + v[2]} for k, v in daily.items()},
+        {k: {"clicks": v[0], "unique_clicks": len(v[1]) + v[2]} for k, v in hourly.items()},
+    )
+
+
+def _zones(affiliate_ids: Iterable[int]) -> dict[int, str]:
+    return dict(Affiliate.objects.filter(pk__in=set(affiliate_ids)).values_list("id", "time_zone"))
+
+
+CLICK_FIELDS = ("affiliate_id", "campaign_id", "platform", "country", "created_at", "ip")
+
+
+def _recompute_clicks(buckets: set[tuple[int, date]], zones: dict[int, str]) -> None:
+    """Recompute the click counters of whole (affiliate, local day) buckets from raw clicks.
+
+    The read is widened to whole UTC hours, so the hourly rows it touches are complete too
+    (local days of half-hour zones do not start on the hour).
+    """
+    by_affiliate: dict[int, list[date]] = defaultdict(list)
+    for affiliate_id, day in buckets:
+        by_affiliate[affiliate_id].append(day)
+    for affiliate_id, days in by_affiliate.items():
+        zone = _zone(zones.get(affiliate_id, "UTC"))
+        first, last = min(days), max(days)
+        start = utc_hour(datetime.combine(first, datetime.min.time(), zone))
+        end = utc_hour(datetime.combine(last + timedelta(days=1), datetime.min.time(), zone))
+        end += timedelta(hours=1)
+        clicks = Click.objects.filter(
+            affiliate_id=affiliate_id, created_at__gte=start, created_at__lt=end
+        ).values_list(*CLICK_FIELDS)
+        daily, hourly = _click_rows(clicks.iterator(chunk_size=5000), zones)
+        daily = {k: v for k, v in daily.items() if first <= k[0] <= last}
+        _upsert(DailyRollup, "day", daily, add=False)
+        _upsert(HourlyRollup, "hour", hourly, add=False)
+
+
+def clicks_fill(*, settle: timedelta = timedelta(seconds=5), batch: int = 50_000) -> int:
+    """Bring the click counters up to date with clicks inserted since the last fill.
+
+    Clicks are insert-only, so a watermark on their id finds what is new; ``settle`` leaves the
+    last seconds alone so that an insert still committing is not stepped over. Returns how many
+    new clicks were read.
+    """
+    with transaction.atomic():
+        state, _ = FillState.objects.select_for_update().get_or_create(name="clicks")
+        cutoff = timezone.now() - settle
+        new = list(
+            Click.objects.filter(pk__gt=state.last_id, created_at__lt=cutoff)
+            .order_by("pk")
+            .values_list("pk", "affiliate_id", "created_at")[:batch]
+        )
+        if not new:
+            return 0
+        zones = _zones(a for _, a, _ in new)
+        buckets = {(a, local_day(at, zones.get(a, "UTC"))) for _, a, at in new}
+        _recompute_clicks(buckets, zones)
+        state.last_id = new[-1][0]
+        state.save(update_fields=["last_id", "updated_at"])
+    return len(new)
+
+
+# --- rebuild ----------------------------------------------------------------------------------
+
+CONVERSION_FIELDS = (
+    "affiliate_id",
+    "campaign_id",
+    "channel",
+    "platform",
+    "country",
+    "currency",
+    "revenue",
+    "type",
+    "status",
+    "method",
+    "occurred_at",
+)
+
+
+def _conversion_rows(conversions: Iterable[Conversion], zones: dict[int, str]) -> tuple:
+    daily: dict[Key, dict[str, Any]] = defaultdict(dict)
+    hourly: dict[Key, dict[str, Any]] = defaultdict(dict)
+    for conversion in conversions:
+        counters = conversion_counters(conversion)
+        if not counters:
+            continue
+        tz = zones.get(conversion.affiliate_id, "UTC")
+        dims = conversion_dimensions(conversion)
+        for table, bucket in (
+            (daily, local_day(conversion.occurred_at, tz)),
+            (hourly, utc_hour(conversion.occurred_at)),
+        ):
+            entry = table[(bucket, *dims)]
+            for name, value in counters.items():
+                entry[name] = entry.get(name, 0) + value
+    return daily, hourly
+
+
+def _merge(*tables: dict[Key, dict[str, Any]], lo: Any, hi: Any) -> dict[Key, dict[str, Any]]:
+    """The rows of ``tables`` whose bucket lies in [lo, hi), counters of one key merged."""
+    merged: dict[Key, dict[str, Any]] = {}
+    for table in tables:
+        for key, values in table.items():
+            if lo <= key[0] < hi:
+                merged.setdefault(key, {}).update(values)
+    return merged
+
+
+def _days(since: date, until: date) -> Iterator[date]:
+    day = since
+    while day <= until:
+        yield day
+        day += timedelta(days=1)
+
+
+def rebuild(*, since: date, until: date, progress=None) -> dict[str, int]:
+    """Recompute every rollup row for the days ``since``..``until`` from clicks and conversions.
+
+    Daily rows are local days of each affiliate, hourly rows UTC hours of the same dates. Works a
+    day at a time, each in its own transaction; ``progress(1)`` is called after each day.
+    """
+    totals = {"days": 0, "clicks": 0}
+    zones = dict(Affiliate.objects.values_list("id", "time_zone"))
+    for day in _days(since, until):
+        utc_start = datetime.combine(day, datetime.min.time(), UTC)
+        utc_end = utc_start + timedelta(days=1)
+        # Every time zone's local day lies within 14 hours either side of the UTC day.
+        start, end = utc_start - timedelta(hours=14), utc_end + timedelta(hours=14)
+        with transaction.atomic():
+            DailyRollup.objects.filter(day=day).delete()
+            HourlyRollup.objects.filter(hour__gte=utc_start, hour__lt=utc_end).delete()
+            clicks = Click.objects.filter(created_at__gte=start, created_at__lt=end)
+            click_daily, click_hourly = _click_rows(
+                clicks.values_list(*CLICK_FIELDS).iterator(chunk_size=5000), zones
+            )
+            conversions = Conversion.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+            conv_daily, conv_hourly = _conversion_rows(
+                conversions.only(*CONVERSION_FIELDS).iterator(chunk_size=5000), zones
+            )
+            daily = _merge(click_daily, conv_daily, lo=day, hi=day + timedelta(days=1))
+            hourly = _merge(click_hourly, conv_hourly, lo=utc_start, hi=utc_end)
+            _upsert(DailyRollup, "day", daily, add=False)
+            _upsert(HourlyRollup, "hour", hourly, add=False)
+        totals["days"] += 1
+        totals["clicks"] += sum(v.get("clicks", 0) for v in daily.values())
+        if progress:
+            progress(1)
+    return totals
