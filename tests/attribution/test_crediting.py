@@ -10,7 +10,6 @@ from affiliates.models import AuditEvent, Campaign
 from attribution import crediting, processing
 from attribution.models import Click, Conversion, FraudPolicy, Identity, PostbackEvent, SkanMapping
 from tests.factories import (
-    AffiliateFactory,
     AppFactory,
     CampaignFactory,
     PostbackSourceFactory,
