@@ -1,7 +1,9 @@
 """Attribution: every install and event credited to the right affiliate, once, with its reason."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -222,10 +224,14 @@ def test_the_same_install_from_two_mmps_is_one_conversion(
     from_branch = postback(
         client,
         branch,
-        json=(
-            '{"name": "INSTALL", "id": "555", "timestamp": %d, "user_data": {"idfa": "%s", "os": "IOS"},'
-            ' "last_attributed_touch_data": {"click_id": "%s"}}'
-            % (int((T0 + timedelta(minutes=2)).timestamp() * 1000), IDFA, made.click_id)
+        json=json.dumps(
+            {
+                "name": "INSTALL",
+                "id": "555",
+                "timestamp": int((T0 + timedelta(minutes=2)).timestamp() * 1000),
+                "user_data": {"idfa": IDFA, "os": "IOS"},
+                "last_attributed_touch_data": {"click_id": made.click_id},
+            }
         ),
     )
 
@@ -403,9 +409,6 @@ def test_the_operator_declining_a_deposit_rejects_it(client, alice, campaign, s2
 
 
 def test_skan_installs_are_credited_in_aggregate_through_the_campaign_mapping(client, alice, app):
-    import json
-    from pathlib import Path
-
     vectors = json.loads(
         (Path(__file__).resolve().parent.parent / "fixtures" / "skan-test-vectors.json").read_text()
     )
