@@ -12,9 +12,7 @@ from affiliates.models import AuditEvent, Campaign
 from attribution import crediting, processing
 from attribution.models import Click, Conversion, FraudPolicy, Identity, PostbackEvent, SkanMapping
 from tests.factories import (
-    AppFactory,
     CampaignFactory,
-    PostbackSourceFactory,
     TrackingLinkFactory,
     UserFactory,
 )
@@ -24,37 +22,6 @@ pytestmark = pytest.mark.django_db
 IDFA = "8C6CBC0D-5F43-4765-A6E6-84DFF3D24707"
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148"
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def app():
-    return AppFactory(platform="ios", app_store_id="1234567890", bundle_id="com.lucky.ios")
-
-
-@pytest.fixture
-def campaign(app):
-    return CampaignFactory(
-        ios_app=app, ios_url="https://app.appsflyer.com/id1234567890", click_lookback_days=7
-    )
-
-
-@pytest.fixture
-def appsflyer(app):
-    return PostbackSourceFactory(
-        kind="appsflyer", app=app, event_mapping={"af_first_deposit": "ftd"}
-    )
-
-
-@pytest.fixture
-def branch(app):
-    return PostbackSourceFactory(kind="branch", app=app)
-
-
-@pytest.fixture
-def s2s(app):
-    return PostbackSourceFactory(
-        kind="s2s", brand=app.brand, event_mapping={"reg": "registration", "ftd": "ftd"}
-    )
 
 
 def click(client, affiliate, campaign, *, at: datetime, idfa: str = "", ip="198.51.100.7") -> Click:
