@@ -14,6 +14,13 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone")
 
 
+class URLField(models.URLField):
+    """A URL field whose form assumes https:// when a manager types a bare domain."""
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"assume_scheme": "https", **kwargs})
+
+
 class Platform(models.TextChoices):
     IOS = "ios", "iOS"
     ANDROID = "android", "Android"
@@ -68,7 +75,7 @@ class Affiliate(models.Model):
 
 class Brand(models.Model):
     name = models.CharField(max_length=200, unique=True)
-    website = models.URLField(blank=True)
+    website = URLField(blank=True)
     currency = models.CharField(max_length=3, default="EUR")
 
     class Meta:
@@ -139,17 +146,17 @@ class Campaign(models.Model):
     visibility = models.CharField(
         max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC
     )
-    web_url = models.URLField(max_length=2000, blank=True, help_text="Landing page template")
+    web_url = URLField(max_length=2000, blank=True, help_text="Landing page template")
     ios_app = models.ForeignKey(
         App, null=True, blank=True, on_delete=models.PROTECT, related_name="ios_campaigns"
     )
-    ios_url = models.URLField(
+    ios_url = URLField(
         max_length=2000, blank=True, help_text="App Store or MMP link template for iOS visitors"
     )
     android_app = models.ForeignKey(
         App, null=True, blank=True, on_delete=models.PROTECT, related_name="android_campaigns"
     )
-    android_url = models.URLField(
+    android_url = URLField(
         max_length=2000, blank=True, help_text="Play Store or MMP link template for Android"
     )
 

@@ -6,8 +6,17 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import selectors, services
-from .models import Click, Postback, PostbackEvent, PostbackSource
+from . import crediting, selectors, services
+from .models import (
+    Click,
+    Conversion,
+    DailyRollup,
+    FraudPolicy,
+    Postback,
+    PostbackEvent,
+    PostbackSource,
+    SkanMapping,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -123,4 +132,121 @@ class PostbackEventAdmin(ReadOnlyAdmin):
     search_fields = ("=click_id", "=mmp_device_id", "=gaid", "=idfa", "=player_id", "=txid")
     list_select_related = ("source", "postback")
     date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+class ConversionStatusFilter(admin.SimpleListFilter):
+    """Status filter whose first choice is the review queue."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
+        return Conversion.Status.choices
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Conversion]):
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
+@admin.register(Conversion)
+class ConversionAdmin(admin.ModelAdmin):
+    """Every credited or refused action; pending ones are the fraud review queue."""
+
+    list_display = (
+        "id",
+        "occurred_at",
+        "type",
+        "affiliate",
+        "campaign",
+        "platform",
+        "method",
+        "status",
+        "reason",
+        "revenue",
+        "currency",
+        "ctit_seconds",
+    )
+    list_filter = (
+        ConversionStatusFilter,
+        "reason",
+        "type",
+        "channel",
+        "platform",
+        "method",
+        "campaign",
+    )
+    search_fields = ("=id", "=affiliate__id", "affiliate__name", "=player_key", "=claim_key")
+    list_select_related = ("affiliate", "campaign")
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+    actions = ("approve", "reject")
+    readonly_fields = [f.name for f in Conversion._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def _review(self, request: HttpRequest, queryset: QuerySet[Conversion], approve: bool) -> None:
+        done = 0
+        for conversion in queryset.order_by("pk"):
+            crediting.conversion_review(conversion=conversion, approve=approve, actor=request.user)
+            done += 1
+        verb = "approved" if approve else "rejected"
+        self.message_user(request, f"{done} conversion(s) {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Approve selected conversions", permissions=["change"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[Conversion]) -> None:
+        self._review(request, queryset, approve=True)
+
+    @admin.action(description="Reject selected conversions", permissions=["change"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[Conversion]) -> None:
+        self._review(request, queryset, approve=False)
+
+
+@admin.register(FraudPolicy)
+class FraudPolicyAdmin(admin.ModelAdmin):
+    list_display = (
+        "campaign",
+        "min_ctit_seconds",
+        "low_ctit_action",
+        "flood_clicks_per_install",
+        "flood_action",
+        "burst_max_per_ip",
+        "burst_action",
+    )
+    autocomplete_fields = ("campaign",)
+    list_select_related = ("campaign__brand",)
+
+
+@admin.register(SkanMapping)
+class SkanMappingAdmin(admin.ModelAdmin):
+    list_display = ("ad_network_id", "source_identifier", "app", "campaign", "affiliate")
+    list_filter = ("app", "ad_network_id")
+    search_fields = ("ad_network_id", "source_identifier", "affiliate__name")
+    autocomplete_fields = ("app", "campaign", "affiliate")
+    list_select_related = ("app", "campaign", "affiliate")
+
+
+@admin.register(DailyRollup)
+class DailyRollupAdmin(ReadOnlyAdmin):
+    list_display = (
+        "day",
+        "affiliate_id",
+        "campaign_id",
+        "channel",
+        "platform",
+        "country",
+        "clicks",
+        "installs",
+        "registrations",
+        "ftds",
+        "deposit_amount",
+        "currency",
+        "rejected",
+    )
+    list_filter = ("channel", "platform")
+    search_fields = ("=affiliate_id", "=campaign_id")
+    date_hierarchy = "day"
     show_full_result_count = False
