@@ -308,6 +308,7 @@ def _insert_claiming(conversion: Conversion, model: str) -> Conversion:
 
 
 def _skan_conversion(event: PostbackEvent) -> Conversion:
+    """The unsaved conversion an Apple postback makes: aggregated, never user-level."""
     skan = event.skan or {}
     mapping = None
     if event.app_id:
@@ -354,7 +355,7 @@ def _skan_conversion(event: PostbackEvent) -> Conversion:
         skan_conversion_value=skan.get("conversion_value"),
         skan_coarse_value=skan.get("coarse_conversion_value") or "",
     )
-    return _insert_claiming(conversion, Campaign.AttributionModel.LAST_CLICK)
+    return conversion
 
 
 def decode_conversion_value(app: App, skan: dict) -> str:
@@ -373,19 +374,15 @@ def decode_conversion_value(app: App, skan: dict) -> str:
     return ""
 
 
-def conversion_for_event(*, event: PostbackEvent) -> Conversion:
-    """Attribute one normalised event and write its conversion (and rollups). Idempotent by event.
+def build_conversion(event: PostbackEvent, *, pk: int | None = None) -> Conversion:
+    """The conversion ``event`` makes under today's rules and configuration, not yet saved.
 
-    Called inside the worker's transaction that created ``event``.
+    ``pk`` names the conversion it would replace, so the fraud rules do not count it twice.
     """
-    existing = Conversion.objects.filter(event=event).first()
-    if existing is not None:
-        return existing
     if event.postback.kind in (SourceKind.SKADNETWORK, SourceKind.ADATTRIBUTIONKIT):
         conversion = _skan_conversion(event)
-        rollup.conversion_apply(conversion)
+        conversion.pk = pk
         return conversion
-
     source = event.source
     app = event.app
     brand_id = app.brand_id if app else (source.brand_id if source else None)
@@ -397,6 +394,7 @@ def conversion_for_event(*, event: PostbackEvent) -> Conversion:
         ctit = int((occurred_at - decision.click.created_at).total_seconds())
     platform = event.platform or (decision.click.platform if decision.click else "") or "web"
     conversion = Conversion(
+        pk=pk,
         type=event.conversion_type,
         channel=Channel.WEB if platform == "web" else Channel.MOBILE,
         platform=platform,
@@ -428,11 +426,63 @@ def conversion_for_event(*, event: PostbackEvent) -> Conversion:
         conversion.status, conversion.reason = Conversion.Status.REJECTED, Reason.DECLINED
     elif event.status == "pending" and conversion.status == Conversion.Status.APPROVED:
         conversion.status = Conversion.Status.PENDING
+    return conversion
+
+
+def conversion_for_event(*, event: PostbackEvent) -> Conversion:
+    """Attribute one normalised event and write its conversion (and rollups). Idempotent by event.
+
+    Called inside the worker's transaction that created ``event``.
+    """
+    existing = Conversion.objects.filter(event=event).first()
+    if existing is not None:
+        return existing
+    conversion = build_conversion(event)
+    campaign = conversion.campaign
     model = campaign.attribution_model if campaign else Campaign.AttributionModel.LAST_CLICK
     conversion = _insert_claiming(conversion, model)
-    _remember(conversion, event, brand_id)
+    if conversion.method != Method.SKAN:
+        _remember(conversion, event, conversion.brand_id)
     rollup.conversion_apply(conversion)
     return conversion
+
+
+REATTRIBUTED_FIELDS = ("affiliate", "campaign", "click", "method", "touch_type", "status", "reason")
+
+
+@dataclass
+class Reattribution:
+    conversion: Conversion
+    old_affiliate_id: int | None
+    old_status: str
+
+
+def conversion_reattribute(*, conversion: Conversion, actor: Actor = None) -> Reattribution | None:
+    """Re-run attribution for one conversion under today's configuration; None if unchanged.
+
+    A conversion that lost its claim stays a duplicate; a manager's decision is kept. Money
+    moves with it: rollups (and, through the status change, the ledger) follow.
+    """
+    if not conversion.is_winner or conversion.reason == Reason.MANAGER:
+        return None
+    event = PostbackEvent.objects.select_related("postback", "source", "app").get(
+        pk=conversion.event_id
+    )
+    fresh = build_conversion(event, pk=conversion.pk)
+    if all(getattr(fresh, f) == getattr(conversion, f) for f in REATTRIBUTED_FIELDS):
+        return None
+    change = Reattribution(conversion, conversion.affiliate_id, conversion.status)
+    rollup.conversion_apply(conversion, sign=-1)
+    old = f"{conversion.affiliate_id or 'organic'}/{conversion.status}/{conversion.reason}"
+    for name in (*REATTRIBUTED_FIELDS, "detail", "ctit_seconds"):
+        setattr(conversion, name, getattr(fresh, name))
+    conversion.save()
+    rollup.conversion_apply(conversion, sign=1)
+    new = f"{conversion.affiliate_id or 'organic'}/{conversion.status}/{conversion.reason}"
+    audit_record(
+        obj=conversion, field="attribution", old=old, new=new, actor=actor, note="reattribute"
+    )
+    return change
 
 
 def conversion_review(

@@ -32,14 +32,18 @@ def policy_for(campaign: Campaign | None) -> FraudPolicy:
 def _flooding(conversion: Conversion, policy: FraudPolicy) -> str:
     """An affiliate's clicks per install on the campaign in the window above the threshold."""
     since = conversion.occurred_at - timedelta(hours=policy.flood_window_hours)
-    installs = Conversion.objects.filter(
-        affiliate_id=conversion.affiliate_id,
-        campaign_id=conversion.campaign_id,
-        type=ConversionType.INSTALL,
-        occurred_at__gte=since,
-        occurred_at__lte=conversion.occurred_at,
-        is_winner=True,
-    ).count()
+    installs = (
+        Conversion.objects.filter(
+            affiliate_id=conversion.affiliate_id,
+            campaign_id=conversion.campaign_id,
+            type=ConversionType.INSTALL,
+            occurred_at__gte=since,
+            occurred_at__lte=conversion.occurred_at,
+            is_winner=True,
+        )
+        .exclude(pk=conversion.pk)
+        .count()
+    )
     limit = max(policy.flood_clicks_per_install * (installs + 1), policy.flood_min_clicks)
     # Count no further than the limit: a flooding affiliate has millions of clicks.
     clicks = Click.objects.filter(
@@ -55,9 +59,13 @@ def _flooding(conversion: Conversion, policy: FraudPolicy) -> str:
 
 def _burst(conversion: Conversion, policy: FraudPolicy) -> tuple[str, str]:
     since = conversion.occurred_at - timedelta(minutes=policy.burst_window_minutes)
-    same_type = Conversion.objects.filter(
-        type=conversion.type, occurred_at__gte=since, occurred_at__lte=conversion.occurred_at
-    ).exclude(reason__in=[Reason.DUPLICATE_CLAIM, Reason.DUPLICATE_FTD])
+    same_type = (
+        Conversion.objects.filter(
+            type=conversion.type, occurred_at__gte=since, occurred_at__lte=conversion.occurred_at
+        )
+        .exclude(reason__in=[Reason.DUPLICATE_CLAIM, Reason.DUPLICATE_FTD])
+        .exclude(pk=conversion.pk)
+    )
     if conversion.ip:
         from_ip = same_type.filter(ip=conversion.ip)[: policy.burst_max_per_ip + 1].count()
         if from_ip >= policy.burst_max_per_ip:
