@@ -12,10 +12,16 @@ REFERRER_MAX = 1024
 
 class Click(models.Model):
     # A ULID: 26 characters, unique and sortable by time, safe in any URL.
-    click_id = models.CharField(max_length=26, unique=True)
+    click_id = models.CharField(max_length=26)
     link = models.ForeignKey(TrackingLink, on_delete=models.PROTECT, related_name="clicks")
-    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="clicks")
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="clicks")
+    # Every index is paid for on each click: the composite (affiliate|campaign, time) indexes
+    # below serve lookups by either key, so the foreign keys get none of their own.
+    affiliate = models.ForeignKey(
+        Affiliate, on_delete=models.PROTECT, related_name="clicks", db_index=False
+    )
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="clicks", db_index=False
+    )
     created_at = models.DateTimeField()
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=USER_AGENT_MAX, blank=True)
@@ -32,6 +38,10 @@ class Click(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # A constraint, not unique=True: on PostgreSQL that adds a second (LIKE) index.
+            models.UniqueConstraint(fields=["click_id"], name="click_unique_id"),
+        ]
         indexes = [
             models.Index(fields=["affiliate", "created_at"], name="click_affiliate_time"),
             models.Index(fields=["campaign", "created_at"], name="click_campaign_time"),
