@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from affiliates.models import Affiliate, App, Campaign
 from affiliates.services import Actor, audit_record
+from payouts import fx, ledger
 
 from . import fraud, rollup
 from .models import (
@@ -138,19 +139,39 @@ def _origin(keys: list[str], event: PostbackEvent) -> Conversion | None:
 
 
 def _remember(conversion: Conversion, event: PostbackEvent, brand_id: int | None) -> None:
-    """Record the ids an attributed install or registration is known by."""
-    if not conversion.is_winner or conversion.type not in (
-        ConversionType.INSTALL,
-        ConversionType.REGISTRATION,
-    ):
+    """Record the ids an install or registration is known by, against the claim's winner.
+
+    A duplicate report of the same install (another MMP, its own device id) adds its ids to the
+    winner, so that sender's later events chain to the right affiliate too.
+    """
+    if conversion.type not in (ConversionType.INSTALL, ConversionType.REGISTRATION):
         return
+    owner = conversion if conversion.is_winner else conversion.duplicate_of
+    if owner is None:
+        return
+    keys = list(dict.fromkeys(_player_keys(event, brand_id)))
     Identity.objects.bulk_create(
-        [
-            Identity(key=key[:200], conversion=conversion, occurred_at=conversion.occurred_at)
-            for key in dict.fromkeys(_player_keys(event, brand_id))
-        ],
+        [Identity(key=key[:200], conversion=owner, occurred_at=owner.occurred_at) for key in keys],
         ignore_conflicts=True,
     )
+    if owner.affiliate_id is not None:
+        _adopt_orphans(owner, keys)
+
+
+def _adopt_orphans(origin: Conversion, keys: list[str]) -> None:
+    """Events of this device or player that arrived before its install was known (a retried
+    install postback, say) were left organic: credit them now."""
+    window = timedelta(days=origin.campaign.event_window_days if origin.campaign else 180)
+    orphans = Conversion.objects.filter(
+        player_key__in=keys,
+        affiliate__isnull=True,
+        is_winner=True,
+        reason=Reason.ORGANIC,
+        occurred_at__gte=origin.occurred_at,
+        occurred_at__lte=origin.occurred_at + window,
+    ).exclude(pk=origin.pk)
+    for orphan in orphans.select_for_update(of=("self",)).order_by("occurred_at", "pk"):
+        conversion_reattribute(conversion=orphan)
 
 
 def _decide_by_click(event: PostbackEvent, click: Click, method: str) -> Decision:
@@ -242,6 +263,20 @@ def _beats(new: Conversion, held: Conversion, model: str) -> bool:
     return new_at > held_at
 
 
+def ledger_follow(conversion: Conversion, *, actor: Actor = None) -> None:
+    """Bring the commission ledger in line with the conversion, in this transaction.
+
+    Without the FX rate it needs, the conversion stays marked unsynced and the ledger sweep
+    retries once a manager has added the rate; attribution itself never waits for money.
+    """
+    Conversion.objects.filter(pk=conversion.pk).update(ledger_synced=False)
+    try:
+        with transaction.atomic():
+            ledger.ledger_sync(conversion=conversion, actor=actor)
+    except fx.FxRateMissing as exc:
+        logger.warning("ledger waits for an FX rate conversion=%s: %s", conversion.pk, exc)
+
+
 def conversion_set_status(
     *, conversion: Conversion, status: str, reason: str, actor: Actor = None, note: str = ""
 ) -> Conversion:
@@ -258,6 +293,7 @@ def conversion_set_status(
     audit_record(
         obj=conversion, field="status", old=old, new=f"{status}/{reason}", actor=actor, note=note
     )
+    ledger_follow(conversion, actor=actor)
     return conversion
 
 
@@ -286,6 +322,14 @@ def _insert_claiming(conversion: Conversion, model: str) -> Conversion:
             conversion.save(force_insert=True)
             held.duplicate_of = conversion
             held.save(update_fields=["duplicate_of", "updated_at"])
+            # The ids the install was known by now lead to its new winner.
+            Identity.objects.bulk_create(
+                [
+                    Identity(key=i.key, conversion=conversion, occurred_at=conversion.occurred_at)
+                    for i in held.identities.all()
+                ],
+                ignore_conflicts=True,
+            )
             conversion_set_status(
                 conversion=held,
                 status=Conversion.Status.REJECTED,
@@ -418,10 +462,14 @@ def build_conversion(event: PostbackEvent, *, pk: int | None = None) -> Conversi
         claim_key=_claim_key(event, app, brand_id)[:255],
         event=event,
     )
-    if conversion.affiliate_id is None:
-        conversion.status = Conversion.Status.APPROVED
-    else:
+    if conversion.affiliate_id is not None:
         fraud.judge(conversion=conversion, event=event, campaign=campaign)
+    elif event.blocked_reason or event.kind == PostbackEvent.Kind.REJECTED:
+        # Blocked by the MMP: recorded, never counted, whoever (if anyone) it was credited to.
+        conversion.status, conversion.reason = Conversion.Status.REJECTED, Reason.MMP_BLOCKED
+        conversion.detail = (event.blocked_reason or "rejected by the MMP")[:500]
+    else:
+        conversion.status = Conversion.Status.APPROVED
     if event.status == "declined":
         conversion.status, conversion.reason = Conversion.Status.REJECTED, Reason.DECLINED
     elif event.status == "pending" and conversion.status == Conversion.Status.APPROVED:
@@ -444,6 +492,7 @@ def conversion_for_event(*, event: PostbackEvent) -> Conversion:
     if conversion.method != Method.SKAN:
         _remember(conversion, event, conversion.brand_id)
     rollup.conversion_apply(conversion)
+    ledger_follow(conversion)
     return conversion
 
 
@@ -482,6 +531,7 @@ def conversion_reattribute(*, conversion: Conversion, actor: Actor = None) -> Re
     audit_record(
         obj=conversion, field="attribution", old=old, new=new, actor=actor, note="reattribute"
     )
+    ledger_follow(conversion, actor=actor)
     return change
 
 

@@ -107,6 +107,9 @@ class Conversion(models.Model):
     skan_sequence_index = models.PositiveSmallIntegerField(null=True, blank=True)
     skan_conversion_value = models.PositiveSmallIntegerField(null=True, blank=True)
     skan_coarse_value = models.CharField(max_length=8, blank=True)
+    # False whenever what the ledger must hold for this conversion may have changed; the ledger
+    # sync sets it in the transaction that writes the entries (an outbox, swept by beat).
+    ledger_synced = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -126,6 +129,11 @@ class Conversion(models.Model):
                 fields=["ip", "occurred_at"],
                 name="conversion_ip_time",
                 condition=Q(ip__isnull=False),
+            ),
+            models.Index(
+                fields=["updated_at"],
+                name="conversion_ledger_outbox",
+                condition=Q(ledger_synced=False),
             ),
             models.Index(
                 fields=["status", "occurred_at"],

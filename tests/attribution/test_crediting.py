@@ -420,3 +420,64 @@ def test_processing_an_event_twice_never_makes_two_conversions(client, alice, ca
     assert again == conversion
     assert Conversion.objects.count() == 1
     assert Identity.objects.filter(conversion=conversion).count() >= 2
+
+
+def test_events_of_the_losing_mmp_follow_the_winning_install(
+    client, alice, campaign, appsflyer, branch
+):
+    made = click(client, alice, campaign, at=T0)
+    af_install(client, appsflyer, at=T0 + timedelta(minutes=2), click_id=made.click_id)
+    postback(
+        client,
+        branch,
+        json=json.dumps(
+            {
+                "name": "INSTALL",
+                "id": "77",
+                "timestamp": int((T0 + timedelta(minutes=3)).timestamp() * 1000),
+                "user_data": {"idfa": IDFA, "developer_identity": "dev-1", "os": "IOS"},
+            }
+        ),
+    )
+    purchase = postback(
+        client,
+        branch,
+        json=json.dumps(
+            {
+                "name": "PURCHASE",
+                "id": "78",
+                "timestamp": int((T0 + timedelta(days=1)).timestamp() * 1000),
+                "user_data": {"developer_identity": "dev-1", "os": "IOS"},
+                "event_data": {"revenue": 5, "currency": "EUR"},
+            }
+        ),
+    )
+    assert (purchase.affiliate, purchase.method) == (alice, "install_chain")
+
+
+def test_a_blocked_install_without_a_click_is_rejected_not_organic(client, campaign, appsflyer):
+    conversion = af_install(client, appsflyer, at=T0, blocked_reason="bots")
+    assert (conversion.status, conversion.reason, conversion.detail) == (
+        "rejected",
+        "mmp_blocked",
+        "bots",
+    )
+
+
+def test_an_event_that_arrived_before_its_install_is_credited_once_the_install_lands(
+    client, alice, campaign, appsflyer
+):
+    made = click(client, alice, campaign, at=T0)
+    early = postback(
+        client,
+        appsflyer,
+        appsflyer_id="af-1",
+        event_name="af_purchase",
+        event_revenue="3",
+        event_revenue_currency="EUR",
+        event_time="2026-11-02 15:00:00.000",
+    )
+    assert early.reason == "organic"
+    af_install(client, appsflyer, at=T0 + timedelta(hours=1), click_id=made.click_id)
+    early.refresh_from_db()
+    assert (early.affiliate, early.method, early.status) == (alice, "install_chain", "approved")
