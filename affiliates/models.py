@@ -1,6 +1,7 @@
 """Affiliates, the offers they promote (brands, campaigns, apps) and their tracking links."""
 
 import secrets
+from decimal import Decimal
 import zoneinfo
 
 from django.conf import settings
@@ -58,6 +59,12 @@ class Affiliate(models.Model):
     # Validated, not a choices list: the zone list changes with tzdata and would churn migrations.
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     currency = models.CharField(max_length=3, default="EUR")
+    minimum_payout = models.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        default=Decimal("50.00"),
+        help_text="Below this a balance carries over to the next payout run.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

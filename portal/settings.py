@@ -198,6 +198,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# --- Money ---------------------------------------------------------------------------------
+# FX rates are kept against this currency (Payouts > FX rates).
+BASE_CURRENCY = env.str("BASE_CURRENCY", default="EUR")
+
 # --- Tracking -------------------------------------------------------------------------------
 # AppsFlyer media source (pid) the portal is registered under as an integrated partner.
 APPSFLYER_PID = env.str("APPSFLYER_PID", default="affportal_int")

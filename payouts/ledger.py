@@ -1,0 +1,532 @@
+"""The commission ledger: what each conversion and each RevShare month owes, exactly once.
+
+``ledger_sync`` reconciles the ledger with a conversion's current state (accrued, approved,
+voided before payment, reversed after it, moved to another affiliate) and is idempotent: the
+entries' unique keys make a second accrual impossible. RevShare and retroactive tiers are worked
+out when a month is closed.
+"""
+
+import logging
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from affiliates.models import Affiliate
+from affiliates.services import Actor, audit_record
+from attribution.models import Conversion, ConversionType
+
+from . import fx, plans
+from .models import CommissionPlan, LedgerEntry, PlanVersion, RevShareStatement
+from .money import percent_of, quantize
+
+logger = logging.getLogger(__name__)
+Kind, Status = LedgerEntry.Kind, LedgerEntry.Status
+LIVE = (Status.PENDING, Status.APPROVED, Status.PAID)
+ACCRUING = (Conversion.Status.APPROVED, Conversion.Status.PENDING)
+REVENUE_TYPES = {
+    ConversionType.FTD: "deposits",
+    ConversionType.DEPOSIT: "deposits",
+    ConversionType.WITHDRAWAL: "withdrawals",
+    ConversionType.BONUS: "bonuses",
+    ConversionType.CHARGEBACK: "chargebacks",
+}
+
+
+def month_start(moment: datetime, time_zone: str) -> date:
+    return moment.astimezone(zoneinfo.ZoneInfo(time_zone)).date().replace(day=1)
+
+
+def month_bounds(first: date, time_zone: str) -> tuple[datetime, datetime]:
+    zone = zoneinfo.ZoneInfo(time_zone)
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return (
+        datetime.combine(first, datetime.min.time(), zone),
+        datetime.combine(following, datetime.min.time(), zone),
+    )
+
+
+def _set_status(entry: LedgerEntry, status: str, *, actor: Actor = None, note: str = "") -> None:
+    if entry.status == status:
+        return
+    old = entry.status
+    entry.status = status
+    entry.save(update_fields=["status"])
+    audit_record(obj=entry, field="status", old=old, new=status, actor=actor, note=note)
+
+
+def _entry(
+    *,
+    key: str,
+    beneficiary: Affiliate,
+    kind: str,
+    original_amount: Decimal,
+    original_currency: str,
+    day: date,
+    status: str,
+    available_at: datetime,
+    conversion: Conversion | None = None,
+    period: date | None = None,
+    source_entry: LedgerEntry | None = None,
+    plan_version: PlanVersion | None = None,
+    note: str = "",
+) -> LedgerEntry:
+    """Write one entry in the beneficiary's currency, the FX rate of ``day`` frozen on it."""
+    rate = fx.rate(original_currency, beneficiary.currency, day)
+    entry = LedgerEntry.objects.create(
+        key=key,
+        beneficiary=beneficiary,
+        kind=kind,
+        conversion=conversion,
+        period=period,
+        source_entry=source_entry,
+        plan_version=plan_version,
+        amount=quantize(original_amount * rate, beneficiary.currency),
+        currency=beneficiary.currency,
+        original_amount=original_amount,
+        original_currency=original_currency,
+        fx_rate=rate,
+        status=status,
+        available_at=available_at,
+        note=note[:300],
+    )
+    audit_record(obj=entry, field="status", old="", new=status, actor=None, note="accrued")
+    return entry
+
+
+def _generation(conversion: Conversion, kind: str, beneficiary_id: int) -> int:
+    return LedgerEntry.objects.filter(
+        conversion=conversion, kind=kind, beneficiary_id=beneficiary_id
+    ).count()
+
+
+def _ancestors(affiliate: Affiliate, levels: int) -> list[Affiliate]:
+    chain, seen, current = [], {affiliate.pk}, affiliate
+    while len(chain) < levels and current.parent_id and current.parent_id not in seen:
+        current = Affiliate.objects.get(pk=current.parent_id)
+        seen.add(current.pk)
+        chain.append(current)
+    return chain
+
+
+def _subaffiliate_shares(entry: LedgerEntry, version: PlanVersion | None) -> None:
+    """Parents' (and grandparents') percent of a sub-affiliate's commission."""
+    if version is None or not version.subaffiliate_percents or entry.original_amount == 0:
+        return
+    percents = [Decimal(str(p)) for p in version.subaffiliate_percents]
+    for level, (parent, percent) in enumerate(
+        zip(_ancestors(entry.beneficiary, len(percents)), percents, strict=False), start=1
+    ):
+        share = percent_of(entry.original_amount, percent)
+        if not share:
+            continue
+        _entry(
+            key=f"sub:e{entry.pk}:a{parent.pk}",
+            beneficiary=parent,
+            kind=Kind.SUBAFFILIATE,
+            original_amount=share,
+            original_currency=entry.original_currency,
+            day=entry.created_at.date(),
+            status=entry.status,
+            available_at=entry.available_at,
+            conversion=entry.conversion,
+            period=entry.period,
+            source_entry=entry,
+            plan_version=version,
+            note=f"level {level}: {percent}% of {entry.beneficiary.name}'s {entry.kind}",
+        )
+
+
+def _undo(entry: LedgerEntry, *, actor: Actor, why: str) -> None:
+    """Take back a live entry: void it while unpaid, reverse it with a new entry once paid."""
+    for derived in entry.derived.filter(kind=Kind.SUBAFFILIATE, status__in=LIVE):
+        _undo(derived, actor=actor, why=why)
+    if entry.payout_id is None and entry.status != Status.PAID:
+        _set_status(entry, Status.VOID, actor=actor, note=why)
+        return
+    if entry.derived.filter(kind=Kind.REVERSAL).exists():
+        return
+    now = timezone.now()
+    reversal = LedgerEntry.objects.create(
+        key=f"rev:e{entry.pk}",
+        beneficiary_id=entry.beneficiary_id,
+        kind=Kind.REVERSAL,
+        conversion=entry.conversion,
+        period=entry.period,
+        source_entry=entry,
+        plan_version=entry.plan_version,
+        amount=-entry.amount,
+        currency=entry.currency,
+        original_amount=-entry.original_amount,
+        original_currency=entry.original_currency,
+        fx_rate=entry.fx_rate,  # the rate it was paid at: the reversal takes back exactly that
+        status=Status.APPROVED,
+        available_at=now,
+        note=why[:300],
+    )
+    audit_record(obj=reversal, field="status", old="", new=Status.APPROVED, actor=actor, note=why)
+
+
+def _live_entries(conversion: Conversion) -> list[LedgerEntry]:
+    return list(
+        LedgerEntry.objects.select_related("beneficiary")
+        .filter(conversion=conversion, kind=Kind.CPA, status__in=LIVE)
+        .exclude(derived__kind=Kind.REVERSAL)
+        .order_by("pk")
+    )
+
+
+def _ordinal(conversion: Conversion, plan: CommissionPlan, time_zone: str) -> int:
+    """This FTD's place among the affiliate's qualified FTDs of its month under the plan."""
+    start, end = month_bounds(month_start(conversion.occurred_at, time_zone), time_zone)
+    earlier = (
+        LedgerEntry.objects.filter(
+            beneficiary_id=conversion.affiliate_id,
+            kind=Kind.CPA,
+            plan_version__plan=plan,
+            conversion__type=ConversionType.FTD,
+            conversion__occurred_at__gte=start,
+            conversion__occurred_at__lt=end,
+            status__in=LIVE,
+        )
+        .exclude(derived__kind=Kind.REVERSAL)
+        .count()
+    )
+    return earlier + 1
+
+
+def _accrue(conversion: Conversion) -> LedgerEntry | None:
+    affiliate = conversion.affiliate
+    plan = plans.plan_for(affiliate_id=affiliate.pk, campaign_id=conversion.campaign_id)
+    if plan is None:
+        return None
+    version = plans.version_at(plan, conversion.occurred_at)
+    if version is None:
+        return None
+    rule = plans.cpa_rule(version, conversion)
+    if rule is None:
+        return None
+    ordinal = 1
+    if rule.conversion_type == ConversionType.FTD:
+        # FTDs are counted per affiliate and month: one affiliate's accruals take turns.
+        Affiliate.objects.select_for_update().filter(pk=affiliate.pk).first()
+        ordinal = _ordinal(conversion, plan, affiliate.time_zone)
+    amount, note = plans.cpa_amount(version, rule, ordinal)
+    generation = _generation(conversion, Kind.CPA, affiliate.pk)
+    entry = _entry(
+        key=f"cpa:c{conversion.pk}:a{affiliate.pk}:g{generation}",
+        beneficiary=affiliate,
+        kind=Kind.CPA,
+        original_amount=amount,
+        original_currency=plan.currency,
+        day=conversion.occurred_at.date(),
+        status=Status.APPROVED
+        if conversion.status == Conversion.Status.APPROVED
+        else Status.PENDING,
+        available_at=conversion.occurred_at + timedelta(days=plan.hold_days),
+        conversion=conversion,
+        plan_version=version,
+        note=note,
+    )
+    _subaffiliate_shares(entry, version)
+    return entry
+
+
+def ledger_sync(*, conversion: Conversion, actor: Actor = None) -> None:
+    """Make the ledger hold what ``conversion`` earns now; mark it synced. Idempotent.
+
+    Runs inside the transaction that changed the conversion. Raises fx.FxRateMissing when a
+    rate is missing; the conversion then stays unsynced for the sweep to retry.
+    """
+    payable = (
+        conversion.is_winner
+        and conversion.status in ACCRUING
+        and conversion.affiliate_id is not None
+    )
+    live = _live_entries(conversion)
+    for entry in live:
+        if not payable or entry.beneficiary_id != conversion.affiliate_id:
+            why = (
+                f"conversion {conversion.status}/{conversion.reason}"
+                if not payable
+                else f"conversion moved to affiliate {conversion.affiliate_id}"
+            )
+            _undo(entry, actor=actor, why=why)
+    if payable:
+        mine = [e for e in live if e.beneficiary_id == conversion.affiliate_id]
+        wanted = (
+            Status.APPROVED if conversion.status == Conversion.Status.APPROVED else Status.PENDING
+        )
+        if not mine:
+            _accrue(conversion)
+        for entry in mine:
+            if entry.status in (Status.PENDING, Status.APPROVED) and entry.status != wanted:
+                _set_status(entry, wanted, actor=actor, note=f"conversion {conversion.status}")
+                for derived in entry.derived.filter(kind=Kind.SUBAFFILIATE, status__in=LIVE):
+                    _set_status(derived, wanted, actor=actor, note="follows its source")
+    Conversion.objects.filter(pk=conversion.pk).update(ledger_synced=True)
+    conversion.ledger_synced = True
+
+
+def ledger_sweep(*, limit: int = 1000) -> int:
+    """Sync conversions whose ledger is behind (new, changed, or waiting for an FX rate)."""
+    ids = list(
+        Conversion.objects.filter(ledger_synced=False)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    synced = 0
+    for pk in ids:
+        try:
+            with transaction.atomic():
+                conversion = (
+                    Conversion.objects.select_for_update(of=("self",))
+                    .select_related("affiliate")
+                    .get(pk=pk)
+                )
+                if not conversion.ledger_synced:
+                    ledger_sync(conversion=conversion)
+                    synced += 1
+        except fx.FxRateMissing as exc:
+            logger.warning("ledger sync waits for an FX rate conversion=%s: %s", pk, exc)
+    return synced
+
+
+# --- closing a month: RevShare and retroactive tiers -----------------------------------------
+
+
+@dataclass
+class MonthTotals:
+    deposits: Decimal = Decimal(0)
+    withdrawals: Decimal = Decimal(0)
+    bonuses: Decimal = Decimal(0)
+    chargebacks: Decimal = Decimal(0)
+
+
+def _revenue_by_affiliate_plan(period: date) -> dict[tuple[int, int], MonthTotals]:
+    """Each affiliate's players' money movements of the month, per plan, in the plan currency."""
+    totals: dict[tuple[int, int], MonthTotals] = defaultdict(MonthTotals)
+    # Wide enough for every time zone; each row is then kept only for its affiliate's month.
+    start = datetime.combine(period, datetime.min.time(), zoneinfo.ZoneInfo("UTC"))
+    start -= timedelta(hours=14)
+    end = month_bounds(period, "UTC")[1] + timedelta(hours=14)
+    rows = (
+        Conversion.objects.filter(
+            occurred_at__gte=start,
+            occurred_at__lt=end,
+            type__in=list(REVENUE_TYPES),
+            status=Conversion.Status.APPROVED,
+            is_winner=True,
+            affiliate__isnull=False,
+            revenue__isnull=False,
+        )
+        .select_related("affiliate")
+        .only(
+            "type",
+            "revenue",
+            "currency",
+            "occurred_at",
+            "campaign_id",
+            "affiliate__id",
+            "affiliate__time_zone",
+        )
+    )
+    plan_cache: dict[tuple[int, int | None], CommissionPlan | None] = {}
+    for conversion in rows.iterator(chunk_size=2000):
+        if month_start(conversion.occurred_at, conversion.affiliate.time_zone) != period:
+            continue
+        cache_key = (conversion.affiliate_id, conversion.campaign_id)
+        if cache_key not in plan_cache:
+            plan_cache[cache_key] = plans.plan_for(
+                affiliate_id=conversion.affiliate_id, campaign_id=conversion.campaign_id
+            )
+        plan = plan_cache[cache_key]
+        if plan is None:
+            continue
+        rate = fx.rate(conversion.currency or plan.currency, plan.currency, conversion.occurred_at)
+        bucket = totals[(conversion.affiliate_id, plan.pk)]
+        field = REVENUE_TYPES[conversion.type]
+        setattr(bucket, field, getattr(bucket, field) + abs(conversion.revenue) * rate)
+    return totals
+
+
+def _previous_period(period: date) -> date:
+    return (period - timedelta(days=1)).replace(day=1)
+
+
+def _revshare_percent(version: PlanVersion, affiliate_id: int, period: date, tz: str) -> Decimal:
+    tiers = [t for t in version.tiers.all() if t.revshare_percent is not None]
+    if not tiers:
+        return version.revshare_percent
+    start, end = month_bounds(period, tz)
+    ftds = Conversion.objects.filter(
+        affiliate_id=affiliate_id,
+        type=ConversionType.FTD,
+        status=Conversion.Status.APPROVED,
+        is_winner=True,
+        occurred_at__gte=start,
+        occurred_at__lt=end,
+    ).count()
+    tier = plans.tier_for(version, ftds)
+    return (
+        tier.revshare_percent
+        if tier and tier.revshare_percent is not None
+        else (version.revshare_percent)
+    )
+
+
+def revshare_close(*, period: date) -> int:
+    """Work out every affiliate's RevShare for the month starting ``period``; returns entries made.
+
+    Net revenue = deposits - withdrawals - bonuses - chargebacks - fees (the plan's admin fee on
+    deposits). A negative result is carried into the next month when the plan says so, else
+    reset. Idempotent: a month already closed for an affiliate and plan is left as it is.
+    """
+    made = 0
+    revenue = _revenue_by_affiliate_plan(period)
+    for (affiliate_id, plan_id), money in sorted(revenue.items()):
+        made += _close_one(affiliate_id, plan_id, period, money)
+    # Affiliates who carry a negative balance but had no revenue this month still roll it on.
+    carriers = RevShareStatement.objects.filter(
+        period=_previous_period(period), carried_out__lt=0
+    ).values_list("affiliate_id", "plan_id")
+    for affiliate_id, plan_id in carriers:
+        if (affiliate_id, plan_id) not in revenue:
+            made += _close_one(affiliate_id, plan_id, period, MonthTotals())
+    return made
+
+
+def _close_one(affiliate_id: int, plan_id: int, period: date, money: MonthTotals) -> int:
+    with transaction.atomic():
+        affiliate = Affiliate.objects.select_for_update().get(pk=affiliate_id)
+        plan = CommissionPlan.objects.get(pk=plan_id)
+        if RevShareStatement.objects.filter(affiliate=affiliate, plan=plan, period=period).exists():
+            return 0
+        _, end = month_bounds(period, affiliate.time_zone)
+        version = plans.version_at(plan, end - timedelta(microseconds=1))
+        if version is None:
+            return 0
+        percent = _revshare_percent(version, affiliate_id, period, affiliate.time_zone)
+        fees = percent_of(money.deposits, version.admin_fee_percent)
+        net = money.deposits - money.withdrawals - money.bonuses - money.chargebacks - fees
+        previous = RevShareStatement.objects.filter(
+            affiliate=affiliate, plan=plan, period=_previous_period(period)
+        ).first()
+        carried_in = previous.carried_out if previous and plan.negative_carryover else Decimal(0)
+        basis = net + carried_in
+        commission = (
+            quantize(percent_of(basis, percent), plan.currency) if basis > 0 else Decimal(0)
+        )
+        statement = RevShareStatement.objects.create(
+            affiliate=affiliate,
+            plan=plan,
+            period=period,
+            deposits=quantize(money.deposits, plan.currency),
+            withdrawals=quantize(money.withdrawals, plan.currency),
+            bonuses=quantize(money.bonuses, plan.currency),
+            chargebacks=quantize(money.chargebacks, plan.currency),
+            fees=quantize(fees, plan.currency),
+            net_revenue=quantize(net, plan.currency),
+            carried_in=carried_in,
+            percent=percent,
+            commission=commission,
+            carried_out=quantize(basis, plan.currency)
+            if basis < 0 and plan.negative_carryover
+            else Decimal(0),
+        )
+        if commission <= 0:
+            return 0
+        entry = _entry(
+            key=f"revshare:a{affiliate.pk}:p{plan.pk}:m{period:%Y-%m}",
+            beneficiary=affiliate,
+            kind=Kind.REVSHARE,
+            original_amount=commission,
+            original_currency=plan.currency,
+            day=(end - timedelta(days=1)).date(),
+            status=Status.APPROVED,
+            available_at=end,
+            period=period,
+            plan_version=version,
+            note=f"{percent}% of {statement.net_revenue + carried_in} {plan.currency}",
+        )
+        statement.entry = entry
+        statement.save(update_fields=["entry"])
+        _subaffiliate_shares(entry, version)
+        return 1
+
+
+def tiers_close(*, period: date) -> int:
+    """Top up a retroactive plan's FTDs of the month to the tier the month reached."""
+    made = 0
+    versions = PlanVersion.objects.filter(tier_mode=PlanVersion.TierMode.RETROACTIVE)
+    entries = (
+        LedgerEntry.objects.filter(
+            kind=Kind.CPA,
+            plan_version__in=versions,
+            conversion__type=ConversionType.FTD,
+            status__in=LIVE,
+        )
+        .exclude(derived__kind=Kind.REVERSAL)
+        .select_related("beneficiary", "conversion", "plan_version__plan")
+    )
+    groups: dict[tuple[int, int], list[LedgerEntry]] = defaultdict(list)
+    for entry in entries.iterator(chunk_size=2000):
+        tz = entry.beneficiary.time_zone
+        if month_start(entry.conversion.occurred_at, tz) == period:
+            groups[(entry.beneficiary_id, entry.plan_version.plan_id)].append(entry)
+    for (affiliate_id, plan_id), month in sorted(groups.items()):
+        made += _top_up(affiliate_id, plan_id, period, month)
+    return made
+
+
+def _top_up(affiliate_id: int, plan_id: int, period: date, month: list[LedgerEntry]) -> int:
+    key = f"tier:a{affiliate_id}:p{plan_id}:m{period:%Y-%m}"
+    if LedgerEntry.objects.filter(key=key).exists():
+        return 0
+    month.sort(key=lambda e: (e.conversion.occurred_at, e.pk))
+    version = month[-1].plan_version
+    final = plans.tier_for(version, len(month))
+    if final is None or final.cpa_amount is None:
+        return 0
+    owed = sum(
+        (final.cpa_amount - e.original_amount for e in month[version.baseline_ftds :]),
+        Decimal(0),
+    )
+    if owed <= 0:
+        return 0
+    affiliate = month[-1].beneficiary
+    _, end = month_bounds(period, affiliate.time_zone)
+    with transaction.atomic():
+        entry = _entry(
+            key=key,
+            beneficiary=affiliate,
+            kind=Kind.ADJUSTMENT,
+            original_amount=owed,
+            original_currency=version.plan.currency,
+            day=(end - timedelta(days=1)).date(),
+            status=Status.APPROVED,
+            available_at=max(e.available_at for e in month),
+            period=period,
+            plan_version=version,
+            note=f"retroactive tier from FTD {final.from_ftds}: {len(month)} FTDs this month",
+        )
+        _subaffiliate_shares(entry, version)
+    return 1
+
+
+def month_close(*, period: date) -> dict[str, int]:
+    """Close a month: retroactive tiers, then RevShare. Safe to run again."""
+    return {"tiers": tiers_close(period=period), "revshare": revshare_close(period=period)}
+
+
+def balance(affiliate_id: int) -> Decimal:
+    """Everything the ledger holds for the affiliate that is not void."""
+    total = LedgerEntry.objects.filter(beneficiary_id=affiliate_id, status__in=LIVE).aggregate(
+        total=Sum("amount")
+    )["total"]
+    return total or Decimal(0)

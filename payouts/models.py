@@ -1,0 +1,351 @@
+"""Commission plans, FX rates, the append-only commission ledger, payout runs and payouts."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from attribution.models import ConversionType
+
+MONEY = {"max_digits": 18, "decimal_places": 2}
+PERCENT = {
+    "max_digits": 7,
+    "decimal_places": 4,
+    "validators": [MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+}
+
+
+class CommissionPlan(models.Model):
+    """A deal: CPA, RevShare, hybrid, tiered and multi-tier, in versions over time."""
+
+    name = models.CharField(max_length=200, unique=True)
+    currency = models.CharField(max_length=3, default="EUR")
+    hold_days = models.PositiveSmallIntegerField(
+        default=30, help_text="Entries become payable this many days after the conversion."
+    )
+    negative_carryover = models.BooleanField(
+        default=True,
+        help_text="Carry a negative RevShare balance into the next period (off: reset to zero "
+        "each period).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanVersion(models.Model):
+    """The plan's terms from ``valid_from`` on; a conversion is paid by the version in force
+    when it occurred. Versions are added, never edited once conversions have used them."""
+
+    class TierMode(models.TextChoices):
+        PROGRESSIVE = "progressive", "Progressive: each FTD at the tier it falls in"
+        RETROACTIVE = "retroactive", "Retroactive: the month's tier for every FTD of the month"
+
+    plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT, related_name="versions")
+    valid_from = models.DateTimeField()
+    revshare_percent = models.DecimalField(**PERCENT, default=Decimal(0))
+    admin_fee_percent = models.DecimalField(
+        **PERCENT, default=Decimal(0), help_text="Fees taken off deposits before RevShare."
+    )
+    tier_mode = models.CharField(
+        max_length=12, choices=TierMode.choices, default=TierMode.PROGRESSIVE
+    )
+    baseline_ftds = models.PositiveIntegerField(
+        default=0, help_text="The first N qualified FTDs of each month earn no CPA."
+    )
+    subaffiliate_percents = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Percent of a sub-affiliate\'s commission per level up, e.g. ["10", "5"]: the '
+        "parent earns 10%, the grandparent 5%.",
+    )
+
+    class Meta:
+        ordering = ["plan", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "valid_from"], name="plan_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} from {self.valid_from:%Y-%m-%d}"
+
+    def clean(self) -> None:
+        try:
+            levels = [Decimal(str(p)) for p in self.subaffiliate_percents]
+        except (ArithmeticError, TypeError, ValueError):
+            raise ValidationError({"subaffiliate_percents": "A list of percents."}) from None
+        if any(not Decimal(0) <= p <= Decimal(100) for p in levels):
+            raise ValidationError({"subaffiliate_percents": "Each level is 0 to 100 percent."})
+
+
+class CpaRule(models.Model):
+    """A fixed amount per qualifying conversion of a type, with optional qualifications."""
+
+    version = models.ForeignKey(PlanVersion, on_delete=models.CASCADE, related_name="cpa_rules")
+    conversion_type = models.CharField(max_length=16, choices=ConversionType.choices)
+    amount = models.DecimalField(**MONEY)
+    min_amount = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="Qualifies only from this deposit amount."
+    )
+    countries = models.CharField(
+        max_length=300, blank=True, help_text="Comma-separated ISO codes; empty: all."
+    )
+    platform = models.CharField(max_length=8, blank=True, help_text="ios, android or web")
+    channel = models.CharField(max_length=8, blank=True, help_text="mobile or web")
+
+    def __str__(self) -> str:
+        return f"{self.conversion_type}: {self.amount}"
+
+
+class Tier(models.Model):
+    """From the month's ``from_ftds``-th qualified FTD on, a different CPA amount or RevShare %."""
+
+    version = models.ForeignKey(PlanVersion, on_delete=models.CASCADE, related_name="tiers")
+    from_ftds = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    cpa_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    revshare_percent = models.DecimalField(**PERCENT, null=True, blank=True)
+
+    class Meta:
+        ordering = ["version", "from_ftds"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "from_ftds"], name="tier_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"from FTD {self.from_ftds}"
+
+
+class PlanAssignment(models.Model):
+    """Which plan pays an affiliate on a campaign. Empty affiliate: the campaign's default."""
+
+    plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT, related_name="assignments")
+    campaign = models.ForeignKey(
+        "affiliates.Campaign", on_delete=models.CASCADE, related_name="plan_assignments"
+    )
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="plan_assignments",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "affiliate"],
+                condition=Q(affiliate__isnull=False),
+                name="assignment_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign"],
+                condition=Q(affiliate__isnull=True),
+                name="assignment_one_default",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.affiliate or 'default'} @ {self.campaign}: {self.plan}"
+
+
+class FxRate(models.Model):
+    """How many units of the base currency one unit of ``currency`` was worth on ``day``."""
+
+    day = models.DateField()
+    currency = models.CharField(max_length=3)
+    rate = models.DecimalField(max_digits=20, decimal_places=10)
+
+    class Meta:
+        ordering = ["-day", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "currency"], name="fx_unique"),
+            models.CheckConstraint(condition=Q(rate__gt=0), name="fx_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.currency} = {self.rate} {settings.BASE_CURRENCY}"
+
+
+class LedgerEntry(models.Model):
+    """One line of the commission ledger. Append-only: amounts are never edited; a reversal is
+    a new negative entry, and statuses move forward with an audit row."""
+
+    class Kind(models.TextChoices):
+        CPA = "cpa", "CPA"
+        REVSHARE = "revshare", "RevShare"
+        SUBAFFILIATE = "subaffiliate", "Sub-affiliate"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        REVERSAL = "reversal", "Reversal"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        PAID = "paid"
+        VOID = "void"
+
+    # What this entry is, uniquely: "cpa:c<conversion>:a<beneficiary>:g<generation>" and the
+    # like. A second accrual of the same thing hits this constraint instead of paying twice.
+    key = models.CharField(max_length=200, unique=True)
+    beneficiary = models.ForeignKey(
+        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="ledger"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    conversion = models.ForeignKey(
+        "attribution.Conversion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+    )
+    period = models.DateField(null=True, blank=True, help_text="First day of a RevShare month")
+    source_entry = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="derived",
+        help_text="The entry a reversal undoes, or a sub-affiliate share is taken from.",
+    )
+    plan_version = models.ForeignKey(
+        PlanVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    amount = models.DecimalField(**MONEY, help_text="In the beneficiary's currency")
+    currency = models.CharField(max_length=3)
+    original_amount = models.DecimalField(max_digits=20, decimal_places=6)
+    original_currency = models.CharField(max_length=3)
+    fx_rate = models.DecimalField(
+        max_digits=20, decimal_places=10, help_text="original x rate = amount, frozen at accrual"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices)
+    available_at = models.DateTimeField(help_text="Payable from here on (after the hold)")
+    payout = models.ForeignKey(
+        "payouts.Payout", null=True, blank=True, on_delete=models.PROTECT, related_name="lines"
+    )
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            # A reversal undoes exactly one entry, once.
+            models.UniqueConstraint(
+                fields=["source_entry"],
+                condition=Q(kind="reversal"),
+                name="ledger_one_reversal_per_entry",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["beneficiary", "status", "available_at"], name="ledger_payable"),
+            models.Index(fields=["conversion"], name="ledger_conversion"),
+            models.Index(fields=["payout"], name="ledger_payout"),
+        ]
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.currency} -> {self.beneficiary_id}"
+
+
+class RevShareStatement(models.Model):
+    """One affiliate's RevShare for one month of one plan: how the entry was worked out."""
+
+    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT)
+    plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT)
+    period = models.DateField(help_text="First day of the month")
+    deposits = models.DecimalField(**MONEY, default=Decimal(0))
+    withdrawals = models.DecimalField(**MONEY, default=Decimal(0))
+    bonuses = models.DecimalField(**MONEY, default=Decimal(0))
+    chargebacks = models.DecimalField(**MONEY, default=Decimal(0))
+    fees = models.DecimalField(**MONEY, default=Decimal(0))
+    net_revenue = models.DecimalField(**MONEY)
+    carried_in = models.DecimalField(**MONEY, default=Decimal(0))
+    percent = models.DecimalField(**PERCENT)
+    commission = models.DecimalField(**MONEY, help_text="In the plan's currency")
+    carried_out = models.DecimalField(**MONEY, default=Decimal(0))
+    entry = models.OneToOneField(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["affiliate", "plan", "period"], name="revshare_statement_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.affiliate_id} {self.period:%Y-%m}: {self.commission}"
+
+
+class PayoutRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        DRAFT = "draft", "Draft: awaiting approval"
+        APPROVED = "approved"
+        PAID = "paid"
+        CANCELLED = "cancelled"
+
+    period_start = models.DateField()
+    period_end = models.DateField(help_text="Last day included (in each affiliate's time zone)")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    total_affiliates = models.PositiveIntegerField(default=0)
+    done_affiliates = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-period_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period_start", "period_end"],
+                condition=~Q(status="cancelled"),
+                name="payout_run_one_per_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payout run {self.period_start} .. {self.period_end} ({self.status})"
+
+    @property
+    def progress(self) -> str:
+        if not self.total_affiliates:
+            return "-"
+        return f"{self.done_affiliates}/{self.total_affiliates}"
+
+
+class Payout(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        APPROVED = "approved"
+        PAID = "paid"
+        CANCELLED = "cancelled"
+
+    run = models.ForeignKey(PayoutRun, on_delete=models.PROTECT, related_name="payouts")
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="payouts"
+    )
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    reference = models.CharField(max_length=200, blank=True, help_text="Bank or wallet reference")
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "affiliate"], name="payout_one_per_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} to {self.affiliate_id}"
