@@ -344,7 +344,9 @@ class Payout(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["run", "affiliate"], name="payout_one_per_run"),
+            models.UniqueConstraint(
+                fields=["run", "affiliate", "currency"], name="payout_one_per_run"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,8 +1,9 @@
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from affiliates.models import Affiliate, App, Brand, Campaign, TrackingLink
-from attribution.models import PostbackSource
+from attribution.models import Conversion, Postback, PostbackEvent, PostbackSource
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -68,3 +69,41 @@ class PostbackSourceFactory(factory.django.DjangoModelFactory):
 
     kind = "appsflyer"
     name = factory.LazyAttribute(lambda s: f"{s.kind} source")
+
+
+class PostbackFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Postback
+
+    kind = "s2s"
+    method = "GET"
+    received_at = factory.LazyFunction(timezone.now)
+    dedup_key = factory.Sequence(lambda n: f"s2s:tx-{n}")
+    status = Postback.Status.PROCESSED
+
+
+class PostbackEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PostbackEvent
+
+    postback = factory.SubFactory(PostbackFactory)
+    kind = "event"
+    conversion_type = "ftd"
+
+
+class ConversionFactory(factory.django.DjangoModelFactory):
+    """A conversion as the attribution step leaves it (its ledger not yet synced)."""
+
+    class Meta:
+        model = Conversion
+
+    type = "ftd"
+    channel = "web"
+    platform = "web"
+    method = "click_id"
+    occurred_at = factory.LazyFunction(timezone.now)
+    status = Conversion.Status.APPROVED
+    reason = "ok"
+    claim_key = factory.Sequence(lambda n: f"test-claim-{n}")
+    event = factory.SubFactory(PostbackEventFactory)
+    currency = "EUR"

@@ -1,0 +1,232 @@
+"""Payout runs: approved entries past their hold, netted per affiliate, each paid at most once."""
+
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from affiliates.models import Affiliate, AuditEvent
+from affiliates.services import Actor, audit_record
+
+from .models import LedgerEntry, Payout, PayoutRun
+
+BATCH = 500
+Status = LedgerEntry.Status
+
+
+class PayoutError(ValueError):
+    """A run or payout cannot take this step (wrong status, overlapping period)."""
+
+
+def period_cutoff(period_end: date, time_zone: str) -> datetime:
+    """The first instant after the period's last day, in the affiliate's time zone."""
+    zone = zoneinfo.ZoneInfo(time_zone)
+    return datetime.combine(period_end + timedelta(days=1), datetime.min.time(), zone)
+
+
+def payout_run_create(*, period_start: date, period_end: date, actor: Actor = None) -> PayoutRun:
+    if period_end < period_start:
+        raise PayoutError(f"the period ends ({period_end}) before it starts ({period_start})")
+    if (
+        PayoutRun.objects.filter(period_start=period_start, period_end=period_end)
+        .exclude(status=PayoutRun.Status.CANCELLED)
+        .exists()
+    ):
+        raise PayoutError(f"a run for {period_start} .. {period_end} exists already")
+    return PayoutRun.objects.create(
+        period_start=period_start,
+        period_end=period_end,
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+    )
+
+
+def _candidates(run: PayoutRun) -> list[int]:
+    # Wide enough for any time zone; each affiliate's own cutoff is applied per batch.
+    latest = period_cutoff(run.period_end, "Etc/GMT-14")
+    latest += timedelta(days=1)
+    return list(
+        LedgerEntry.objects.filter(
+            status=Status.APPROVED, payout__isnull=True, available_at__lt=latest
+        )
+        .exclude(beneficiary__payouts__run=run)
+        .order_by("beneficiary_id")
+        .values_list("beneficiary_id", flat=True)
+        .distinct()
+    )
+
+
+def _pay_batch(run: PayoutRun, affiliate_ids: list[int]) -> int:
+    """Net one batch of affiliates; returns how many payouts it made. One transaction."""
+    made = 0
+    with transaction.atomic():
+        affiliates = {
+            a.pk: a
+            for a in Affiliate.objects.filter(pk__in=affiliate_ids).only(
+                "id", "time_zone", "currency", "minimum_payout"
+            )
+        }
+        done = set(
+            Payout.objects.filter(run=run, affiliate_id__in=affiliate_ids).values_list(
+                "affiliate_id", flat=True
+            )
+        )
+        latest = period_cutoff(run.period_end, "Etc/GMT-14") + timedelta(days=1)
+        rows = (
+            LedgerEntry.objects.select_for_update()
+            .filter(
+                beneficiary_id__in=[a for a in affiliate_ids if a not in done],
+                status=Status.APPROVED,
+                payout__isnull=True,
+                available_at__lt=latest,
+            )
+            .order_by("pk")
+            .values_list("pk", "beneficiary_id", "amount", "currency", "available_at")
+        )
+        owed: dict[tuple[int, str], list] = defaultdict(lambda: [Decimal(0), []])
+        for pk, beneficiary_id, amount, currency, available_at in rows:
+            affiliate = affiliates[beneficiary_id]
+            if available_at >= period_cutoff(run.period_end, affiliate.time_zone):
+                continue
+            entry = owed[(beneficiary_id, currency)]
+            entry[0] += amount
+            entry[1].append(pk)
+        payouts = []
+        for (beneficiary_id, currency), (total, _) in owed.items():
+            # Below the minimum, or negative (a reversal after payment): nothing is marked,
+            # so the whole balance carries into the next run.
+            if total > 0 and total >= affiliates[beneficiary_id].minimum_payout:
+                payouts.append(
+                    Payout(run=run, affiliate_id=beneficiary_id, amount=total, currency=currency)
+                )
+        for payout in Payout.objects.bulk_create(payouts):
+            ids = owed[(payout.affiliate_id, payout.currency)][1]
+            marked = LedgerEntry.objects.filter(pk__in=ids, payout__isnull=True).update(
+                payout=payout
+            )
+            if marked != len(ids):
+                raise PayoutError(f"entries of affiliate {payout.affiliate_id} changed mid-run")
+            made += 1
+        PayoutRun.objects.filter(pk=run.pk).update(
+            done_affiliates=F("done_affiliates") + len(affiliate_ids)
+        )
+    return made
+
+
+def payout_run_execute(*, run_id: int, progress: Callable[[int], None] | None = None) -> PayoutRun:
+    """Work out the run's payouts, a batch of affiliates per transaction. Safe to re-run: an
+    affiliate paid in this run is skipped, an entry in any payout is never taken again."""
+    run = PayoutRun.objects.get(pk=run_id)
+    if run.status not in (PayoutRun.Status.RUNNING, PayoutRun.Status.DRAFT):
+        raise PayoutError(f"run {run.pk} is {run.status}")
+    affiliate_ids = _candidates(run)
+    PayoutRun.objects.filter(pk=run.pk).update(
+        total_affiliates=len(affiliate_ids), done_affiliates=0, status=PayoutRun.Status.RUNNING
+    )
+    for start in range(0, len(affiliate_ids), BATCH):
+        batch = affiliate_ids[start : start + BATCH]
+        _pay_batch(run, batch)
+        if progress:
+            progress(len(batch))
+    PayoutRun.objects.filter(pk=run.pk).update(
+        status=PayoutRun.Status.DRAFT, finished_at=timezone.now()
+    )
+    run.refresh_from_db()
+    return run
+
+
+def _entries_audit(entries: list[int], old: str, new: str, actor: Actor, note: str) -> None:
+    kind = ContentType.objects.get_for_model(LedgerEntry)
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                content_type=kind,
+                object_id=str(pk),
+                field="status",
+                old=old,
+                new=new,
+                actor=actor if actor is not None and actor.is_authenticated else None,
+                note=note[:500],
+            )
+            for pk in entries
+        ],
+        batch_size=2000,
+    )
+
+
+def payout_run_approve(*, run: PayoutRun, actor: Actor) -> PayoutRun:
+    with transaction.atomic():
+        run = PayoutRun.objects.select_for_update().get(pk=run.pk)
+        if run.status != PayoutRun.Status.DRAFT:
+            raise PayoutError(f"only a draft run can be approved; this one is {run.status}")
+        for payout in run.payouts.filter(status=Payout.Status.DRAFT).order_by("pk"):
+            payout.status = Payout.Status.APPROVED
+            payout.save(update_fields=["status"])
+            audit_record(obj=payout, field="status", old="draft", new="approved", actor=actor)
+        run.status = PayoutRun.Status.APPROVED
+        run.save(update_fields=["status"])
+        audit_record(obj=run, field="status", old="draft", new="approved", actor=actor)
+    return run
+
+
+def payout_mark_paid(*, payout: Payout, reference: str, actor: Actor) -> Payout:
+    """The money left: the payout and its entries are paid, for good."""
+    if not reference.strip():
+        raise PayoutError("a payment reference is required")
+    with transaction.atomic():
+        payout = Payout.objects.select_for_update().get(pk=payout.pk)
+        if payout.status != Payout.Status.APPROVED:
+            raise PayoutError(f"only an approved payout can be paid; this one is {payout.status}")
+        entries = list(payout.lines.filter(status=Status.APPROVED).values_list("pk", flat=True))
+        LedgerEntry.objects.filter(pk__in=entries).update(status=Status.PAID)
+        _entries_audit(entries, Status.APPROVED, Status.PAID, actor, f"payout {payout.pk}")
+        payout.status, payout.reference, payout.paid_at = (
+            Payout.Status.PAID,
+            reference.strip()[:200],
+            timezone.now(),
+        )
+        payout.save(update_fields=["status", "reference", "paid_at"])
+        audit_record(
+            obj=payout, field="status", old="approved", new="paid", actor=actor, note=reference
+        )
+        run = PayoutRun.objects.select_for_update().get(pk=payout.run_id)
+        if not run.payouts.exclude(
+            status__in=[Payout.Status.PAID, Payout.Status.CANCELLED]
+        ).exists():
+            old = run.status
+            run.status = PayoutRun.Status.PAID
+            run.save(update_fields=["status"])
+            audit_record(obj=run, field="status", old=old, new="paid", actor=actor)
+    return payout
+
+
+def payout_run_cancel(*, run: PayoutRun, actor: Actor) -> PayoutRun:
+    """Drop an unpaid run: its payouts are cancelled and their entries free for the next run."""
+    with transaction.atomic():
+        run = PayoutRun.objects.select_for_update().get(pk=run.pk)
+        if run.payouts.filter(status=Payout.Status.PAID).exists():
+            raise PayoutError("a run with paid payouts cannot be cancelled")
+        for payout in run.payouts.exclude(status=Payout.Status.CANCELLED).order_by("pk"):
+            released = list(payout.lines.values_list("pk", flat=True))
+            LedgerEntry.objects.filter(pk__in=released).update(payout=None)
+            old = payout.status
+            payout.status = Payout.Status.CANCELLED
+            payout.save(update_fields=["status"])
+            audit_record(
+                obj=payout,
+                field="status",
+                old=old,
+                new="cancelled",
+                actor=actor,
+                note=f"{len(released)} entries released",
+            )
+        old = run.status
+        run.status = PayoutRun.Status.CANCELLED
+        run.save(update_fields=["status"])
+        audit_record(obj=run, field="status", old=old, new="cancelled", actor=actor)
+    return run
