@@ -166,7 +166,8 @@ def _undo(entry: LedgerEntry, *, actor: Actor, why: str) -> None:
         original_currency=entry.original_currency,
         fx_rate=entry.fx_rate,  # the rate it was paid at: the reversal takes back exactly that
         status=Status.APPROVED,
-        available_at=now,
+        # Payable as early as what it undoes: the next run, whatever period it covers, nets it.
+        available_at=min(now, entry.available_at),
         note=why[:300],
     )
     audit_record(obj=reversal, field="status", old="", new=Status.APPROVED, actor=actor, note=why)
