@@ -135,6 +135,8 @@ POSTBACK_SWEEP_BATCH = env.int("POSTBACK_SWEEP_BATCH", default=5000)
 CELERY_BEAT_SCHEDULE = {
     "sweep-postbacks": {"task": "attribution.sweep_postbacks", "schedule": 60.0},
     "fill-click-rollups": {"task": "attribution.fill_click_rollups", "schedule": 60.0},
+    "sweep-ledger": {"task": "payouts.sweep_ledger", "schedule": 60.0},
+    "close-previous-month": {"task": "payouts.close_previous_month", "schedule": 3600.0},
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------------

@@ -21,4 +21,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("attribution.urls")),
+    path("", include("payouts.urls")),
 ]

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("payouts/<int:payout_id>/statement/", views.statement, name="payout-statement"),
+]
