@@ -18,8 +18,18 @@ from django.utils import timezone
 
 from affiliates.models import Affiliate
 
-from .models import Click, Conversion, ConversionType, DailyRollup, FillState, HourlyRollup
-from .models.rollups import CLICK_COUNTERS, CONVERSION_COUNTERS, DIMENSIONS
+from .models import (
+    Click,
+    Conversion,
+    ConversionType,
+    DailyRollup,
+    FillState,
+    HourlyRollup,
+    SubRollup,
+)
+from .models.rollups import COUNTERS, DIMENSIONS, SUB_DIMENSIONS
+
+SUBS = ("sub1", "sub2", "sub3", "sub4", "sub5")
 
 COUNTED = (Conversion.Status.APPROVED, Conversion.Status.PENDING)
 Key = tuple  # (bucket, affiliate_id, campaign_id, channel, platform, country, currency)
@@ -87,9 +97,11 @@ def _upsert(model: type, bucket_field: str, rows: dict[Key, dict[str, Any]], *, 
     """INSERT ... ON CONFLICT (key) DO UPDATE: add to the counters, or set them."""
     if not rows:
         return
+    dimensions = SUB_DIMENSIONS if model is SubRollup else DIMENSIONS
+    known = [f.name for f in model._meta.fields if f.name in COUNTERS]
     counters = sorted({c for values in rows.values() for c in values})
-    columns = [bucket_field, *DIMENSIONS, *counters]
-    defaults = [c for c in (*CLICK_COUNTERS, *CONVERSION_COUNTERS) if c not in counters]
+    columns = [bucket_field, *dimensions, *counters]
+    defaults = [c for c in known if c not in counters]
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     updates = ", ".join(
@@ -101,7 +113,7 @@ def _upsert(model: type, bucket_field: str, rows: dict[Key, dict[str, Any]], *, 
     sql = (
         f"INSERT INTO {table} ({', '.join(quote(c) for c in [*columns, *defaults])}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * (len(columns) + len(defaults)))}) "
-        f"ON CONFLICT ({', '.join(quote(c) for c in [bucket_field, *DIMENSIONS])}) "
+        f"ON CONFLICT ({', '.join(quote(c) for c in [bucket_field, *dimensions])}) "
         f"DO UPDATE SET {updates}"
     )
     adapt = (
@@ -132,22 +144,47 @@ def conversion_apply(
     tz = time_zone or _time_zone_of(conversion.affiliate_id)
     dims = conversion_dimensions(conversion)
     values = {name: value * sign for name, value in counters.items()}
-    _upsert(DailyRollup, "day", {(local_day(conversion.occurred_at, tz), *dims): values}, add=True)
+    day = local_day(conversion.occurred_at, tz)
+    _upsert(DailyRollup, "day", {(day, *dims): values}, add=True)
     _upsert(HourlyRollup, "hour", {(utc_hour(conversion.occurred_at), *dims): values}, add=True)
+    if conversion.affiliate_id and conversion.click_id:
+        subs = Click.objects.filter(pk=conversion.click_id).values_list(*SUBS).first() or ()
+        _upsert(
+            SubRollup,
+            "day",
+            {
+                (
+                    day,
+                    conversion.affiliate_id,
+                    conversion.campaign_id or 0,
+                    n,
+                    value,
+                    dims[5],
+                ): values
+                for n, value in enumerate(subs, start=1)
+                if value
+            },
+            add=True,
+        )
 
 
 # --- clicks: recomputed per touched bucket ------------------------------------------------------
 
 
-def _click_rows(clicks: Iterable[tuple], zones: dict[int, str]) -> tuple[dict, dict]:
-    """Aggregate (affiliate, campaign, platform, country, created_at, ip) into daily and hourly."""
+def _click_rows(clicks: Iterable[tuple], zones: dict[int, str]) -> tuple[dict, dict, dict]:
+    """Aggregate clicks (CLICK_FIELDS) into daily, hourly and per-sub-id rows."""
     daily: dict[Key, list] = defaultdict(lambda: [0, set(), 0])
     hourly: dict[Key, list] = defaultdict(lambda: [0, set(), 0])
-    for affiliate_id, campaign_id, platform, country, created_at, ip in clicks:
+    subs: dict[Key, dict[str, int]] = defaultdict(lambda: {"clicks": 0})
+    for affiliate_id, campaign_id, platform, country, created_at, ip, *values in clicks:
         channel = "web" if platform == "web" else "mobile"
         dims = (affiliate_id, campaign_id, channel, platform, country or "", "")
+        day = local_day(created_at, zones.get(affiliate_id, "UTC"))
+        for n, value in enumerate(values, start=1):
+            if value:
+                subs[(day, affiliate_id, campaign_id, n, value, "")]["clicks"] += 1
         for table, bucket in (
-            (daily, local_day(created_at, zones.get(affiliate_id, "UTC"))),
+            (daily, day),
             (hourly, utc_hour(created_at)),
         ):
             entry = table[(bucket, *dims)]
@@ -159,6 +196,7 @@ def _click_rows(clicks: Iterable[tuple], zones: dict[int, str]) -> tuple[dict, d
     return (
         {k: {"clicks": v[0], "unique_clicks": len(v[1]) + v[2]} for k, v in daily.items()},
         {k: {"clicks": v[0], "unique_clicks": len(v[1]) + v[2]} for k, v in hourly.items()},
+        dict(subs),
     )
 
 
@@ -166,7 +204,7 @@ def _zones(affiliate_ids: Iterable[int]) -> dict[int, str]:
     return dict(Affiliate.objects.filter(pk__in=set(affiliate_ids)).values_list("id", "time_zone"))
 
 
-CLICK_FIELDS = ("affiliate_id", "campaign_id", "platform", "country", "created_at", "ip")
+CLICK_FIELDS = ("affiliate_id", "campaign_id", "platform", "country", "created_at", "ip", *SUBS)
 
 
 def _recompute_clicks(buckets: set[tuple[int, date]], zones: dict[int, str]) -> None:
@@ -187,10 +225,12 @@ def _recompute_clicks(buckets: set[tuple[int, date]], zones: dict[int, str]) -> 
         clicks = Click.objects.filter(
             affiliate_id=affiliate_id, created_at__gte=start, created_at__lt=end
         ).values_list(*CLICK_FIELDS)
-        daily, hourly = _click_rows(clicks.iterator(chunk_size=5000), zones)
+        daily, hourly, subs = _click_rows(clicks.iterator(chunk_size=5000), zones)
         daily = {k: v for k, v in daily.items() if first <= k[0] <= last}
+        subs = {k: v for k, v in subs.items() if first <= k[0] <= last}
         _upsert(DailyRollup, "day", daily, add=False)
         _upsert(HourlyRollup, "hour", hourly, add=False)
+        _upsert(SubRollup, "day", subs, add=False)
 
 
 def clicks_fill(*, settle: timedelta = timedelta(seconds=5), batch: int = 50_000) -> int:
@@ -232,26 +272,37 @@ CONVERSION_FIELDS = (
     "status",
     "method",
     "occurred_at",
+    "click_id",
+    *(f"click__{sub}" for sub in SUBS),
 )
+
+
+def _add(entry: dict[str, Any], counters: dict[str, Any]) -> None:
+    for name, value in counters.items():
+        entry[name] = entry.get(name, 0) + value
 
 
 def _conversion_rows(conversions: Iterable[Conversion], zones: dict[int, str]) -> tuple:
     daily: dict[Key, dict[str, Any]] = defaultdict(dict)
     hourly: dict[Key, dict[str, Any]] = defaultdict(dict)
+    subs: dict[Key, dict[str, Any]] = defaultdict(dict)
     for conversion in conversions:
         counters = conversion_counters(conversion)
         if not counters:
             continue
         tz = zones.get(conversion.affiliate_id, "UTC")
         dims = conversion_dimensions(conversion)
-        for table, bucket in (
-            (daily, local_day(conversion.occurred_at, tz)),
-            (hourly, utc_hour(conversion.occurred_at)),
-        ):
-            entry = table[(bucket, *dims)]
-            for name, value in counters.items():
-                entry[name] = entry.get(name, 0) + value
-    return daily, hourly
+        day = local_day(conversion.occurred_at, tz)
+        _add(daily[(day, *dims)], counters)
+        _add(hourly[(utc_hour(conversion.occurred_at), *dims)], counters)
+        if conversion.affiliate_id and conversion.click_id:
+            click = conversion.click
+            for n, sub in enumerate(SUBS, start=1):
+                value = getattr(click, sub)
+                if value:
+                    key = (day, conversion.affiliate_id, dims[1], n, value, dims[5])
+                    _add(subs[key], counters)
+    return daily, hourly, subs
 
 
 def _merge(*tables: dict[Key, dict[str, Any]], lo: Any, hi: Any) -> dict[Key, dict[str, Any]]:
@@ -287,18 +338,24 @@ def rebuild(*, since: date, until: date, progress=None) -> dict[str, int]:
         with transaction.atomic():
             DailyRollup.objects.filter(day=day).delete()
             HourlyRollup.objects.filter(hour__gte=utc_start, hour__lt=utc_end).delete()
+            SubRollup.objects.filter(day=day).delete()
             clicks = Click.objects.filter(created_at__gte=start, created_at__lt=end)
-            click_daily, click_hourly = _click_rows(
+            click_daily, click_hourly, click_subs = _click_rows(
                 clicks.values_list(*CLICK_FIELDS).iterator(chunk_size=5000), zones
             )
-            conversions = Conversion.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
-            conv_daily, conv_hourly = _conversion_rows(
+            conversions = Conversion.objects.filter(
+                occurred_at__gte=start, occurred_at__lt=end
+            ).select_related("click")
+            conv_daily, conv_hourly, conv_subs = _conversion_rows(
                 conversions.only(*CONVERSION_FIELDS).iterator(chunk_size=5000), zones
             )
-            daily = _merge(click_daily, conv_daily, lo=day, hi=day + timedelta(days=1))
+            next_day = day + timedelta(days=1)
+            daily = _merge(click_daily, conv_daily, lo=day, hi=next_day)
             hourly = _merge(click_hourly, conv_hourly, lo=utc_start, hi=utc_end)
+            subs = _merge(click_subs, conv_subs, lo=day, hi=next_day)
             _upsert(DailyRollup, "day", daily, add=False)
             _upsert(HourlyRollup, "hour", hourly, add=False)
+            _upsert(SubRollup, "day", subs, add=False)
         totals["days"] += 1
         totals["clicks"] += sum(v.get("clicks", 0) for v in daily.values())
         if progress:

@@ -19,7 +19,7 @@ from .postbacks import (
     SourceKind,
     new_source_token,
 )
-from .rollups import DailyRollup, FillState, HourlyRollup
+from .rollups import DailyRollup, FillState, HourlyRollup, SubRollup
 
 __all__ = [
     "APPLE_KINDS",
@@ -42,5 +42,6 @@ __all__ = [
     "Reason",
     "SkanMapping",
     "SourceKind",
+    "SubRollup",
     "new_source_token",
 ]

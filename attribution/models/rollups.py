@@ -84,3 +84,36 @@ class FillState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.last_id}"
+
+
+SUB_DIMENSIONS = ("affiliate_id", "campaign_id", "sub", "value", "currency")
+
+
+class SubRollup(models.Model):
+    """Per local day, the figures of each sub id value (sub1..sub5) an affiliate used."""
+
+    day = models.DateField()
+    affiliate_id = models.IntegerField()
+    campaign_id = models.IntegerField(default=0)
+    sub = models.PositiveSmallIntegerField(help_text="1 to 5: which sub id")
+    value = models.CharField(max_length=255)
+    currency = models.CharField(max_length=3, blank=True)
+    clicks = models.BigIntegerField(default=0)
+    installs = models.BigIntegerField(default=0)
+    registrations = models.BigIntegerField(default=0)
+    ftds = models.BigIntegerField(default=0)
+    deposits = models.BigIntegerField(default=0)
+    deposit_amount = models.DecimalField(max_digits=20, decimal_places=6, default=0)
+    revenue = models.DecimalField(max_digits=20, decimal_places=6, default=0)
+    rejected = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", *SUB_DIMENSIONS], name="sub_rollup_key"),
+        ]
+        indexes = [
+            models.Index(fields=["affiliate_id", "sub", "day"], name="sub_rollup_affiliate"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} a{self.affiliate_id} sub{self.sub}={self.value}"

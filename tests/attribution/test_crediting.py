@@ -24,10 +24,12 @@ IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148"
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
-def click(client, affiliate, campaign, *, at: datetime, idfa: str = "", ip="198.51.100.7") -> Click:
+def click(
+    client, affiliate, campaign, *, at: datetime, idfa: str = "", ip="198.51.100.7", sub1="fb"
+) -> Click:
     link = TrackingLinkFactory(affiliate=affiliate, campaign=campaign)
-    query = f"?idfa={idfa}" if idfa else ""
-    client.get(f"/c/{link.code}{query}", HTTP_USER_AGENT=IPHONE, REMOTE_ADDR=ip)
+    query = urlencode({k: v for k, v in {"idfa": idfa, "sub1": sub1}.items() if v})
+    client.get(f"/c/{link.code}?{query}", HTTP_USER_AGENT=IPHONE, REMOTE_ADDR=ip)
     made = Click.objects.latest("pk")
     Click.objects.filter(pk=made.pk).update(created_at=at)
     made.refresh_from_db()

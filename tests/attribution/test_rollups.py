@@ -8,8 +8,8 @@ from django.core.management import call_command
 
 from affiliates.models import Affiliate
 from attribution import crediting, rollup
-from attribution.models import Click, Conversion, DailyRollup, HourlyRollup
-from attribution.models.rollups import COUNTERS
+from attribution.models import Click, Conversion, DailyRollup, HourlyRollup, SubRollup
+from attribution.models.rollups import COUNTERS, DIMENSIONS, SUB_DIMENSIONS
 from tests.attribution.test_crediting import af_install, click, postback
 
 pytestmark = pytest.mark.django_db
@@ -19,11 +19,14 @@ T0 = datetime(2026, 11, 2, 22, 30, tzinfo=UTC)  # 23:30 in Berlin: still Nov 2 t
 
 def rows(model) -> set[tuple]:
     """Rollup rows as comparable tuples, leaving out rows whose counters are all zero."""
-    bucket = "day" if model is DailyRollup else "hour"
-    fields = [bucket, "affiliate_id", "campaign_id", "channel", "platform", "country", "currency"]
+    if model is SubRollup:
+        fields = ["day", *SUB_DIMENSIONS]
+    else:
+        fields = ["day" if model is DailyRollup else "hour", *DIMENSIONS]
+    counters_of = [c for c in COUNTERS if c in {f.name for f in model._meta.fields}]
     out = set()
-    for row in model.objects.values(*fields, *COUNTERS):
-        counters = tuple(Decimal(row[c]) for c in COUNTERS)
+    for row in model.objects.values(*fields, *counters_of):
+        counters = tuple(Decimal(row[c]) for c in counters_of)
         if any(counters):
             out.add((*(row[f] for f in fields), *counters))
     return out
@@ -137,8 +140,8 @@ def test_a_rebuild_gives_exactly_what_the_workers_kept(
         event_time=(T0 + timedelta(hours=7)).strftime("%Y-%m-%d %H:%M:%S"),
     )
     rollup.clicks_fill(settle=timedelta(0))
-    kept_daily, kept_hourly = rows(DailyRollup), rows(HourlyRollup)
-    assert kept_daily and Conversion.objects.filter(status="rejected").exists()
+    kept_daily, kept_hourly, kept_subs = rows(DailyRollup), rows(HourlyRollup), rows(SubRollup)
+    assert kept_daily and kept_subs and Conversion.objects.filter(status="rejected").exists()
 
     # when everything is rebuilt from the raw rows
     call_command("rebuild_rollups", "--since=2026-11-01", "--until=2026-11-05")
@@ -146,6 +149,7 @@ def test_a_rebuild_gives_exactly_what_the_workers_kept(
     # then the figures are the same, row for row
     assert rows(DailyRollup) == kept_daily
     assert rows(HourlyRollup) == kept_hourly
+    assert rows(SubRollup) == kept_subs
 
 
 def test_rebuild_refuses_a_backwards_range():
