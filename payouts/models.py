@@ -192,9 +192,10 @@ class LedgerEntry(models.Model):
 
     # What this entry is, uniquely: "cpa:c<conversion>:a<beneficiary>:g<generation>" and the
     # like. A second accrual of the same thing hits this constraint instead of paying twice.
-    key = models.CharField(max_length=200, unique=True)
+    key = models.CharField(max_length=200)
+    # ledger_payable (beneficiary, status, available_at) serves lookups by beneficiary too.
     beneficiary = models.ForeignKey(
-        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="ledger"
+        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="ledger", db_index=False
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     conversion = models.ForeignKey(
@@ -234,6 +235,8 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["created_at", "pk"]
         constraints = [
+            # A constraint, not unique=True: on PostgreSQL that adds a LIKE index nobody uses.
+            models.UniqueConstraint(fields=["key"], name="ledger_unique_key"),
             # A reversal undoes exactly one entry, once.
             models.UniqueConstraint(
                 fields=["source_entry"],
@@ -243,8 +246,6 @@ class LedgerEntry(models.Model):
         ]
         indexes = [
             models.Index(fields=["beneficiary", "status", "available_at"], name="ledger_payable"),
-            models.Index(fields=["conversion"], name="ledger_conversion"),
-            models.Index(fields=["payout"], name="ledger_payout"),
         ]
         verbose_name_plural = "ledger entries"
 

@@ -46,10 +46,14 @@ def payout_run_create(*, period_start: date, period_end: date, actor: Actor = No
     )
 
 
+def latest_cutoff(period_end: date) -> datetime:
+    """The period's end in the westernmost time zone (UTC-12): the latest of all cutoffs."""
+    return period_cutoff(period_end, "Etc/GMT+12")
+
+
 def _candidates(run: PayoutRun) -> list[int]:
     # Wide enough for any time zone; each affiliate's own cutoff is applied per batch.
-    latest = period_cutoff(run.period_end, "Etc/GMT-14")
-    latest += timedelta(days=1)
+    latest = latest_cutoff(run.period_end)
     return list(
         LedgerEntry.objects.filter(
             status=Status.APPROVED, payout__isnull=True, available_at__lt=latest
@@ -76,7 +80,7 @@ def _pay_batch(run: PayoutRun, affiliate_ids: list[int]) -> int:
                 "affiliate_id", flat=True
             )
         )
-        latest = period_cutoff(run.period_end, "Etc/GMT-14") + timedelta(days=1)
+        latest = latest_cutoff(run.period_end)
         rows = (
             LedgerEntry.objects.select_for_update()
             .filter(
@@ -104,14 +108,15 @@ def _pay_batch(run: PayoutRun, affiliate_ids: list[int]) -> int:
                 payouts.append(
                     Payout(run=run, affiliate_id=beneficiary_id, amount=total, currency=currency)
                 )
-        for payout in Payout.objects.bulk_create(payouts):
-            ids = owed[(payout.affiliate_id, payout.currency)][1]
-            marked = LedgerEntry.objects.filter(pk__in=ids, payout__isnull=True).update(
-                payout=payout
-            )
-            if marked != len(ids):
-                raise PayoutError(f"entries of affiliate {payout.affiliate_id} changed mid-run")
-            made += 1
+        # The rows are locked above, so one UPDATE for the whole batch is safe: nobody else can
+        # have put them in a payout since they were read.
+        assigned = [
+            LedgerEntry(pk=pk, payout=payout)
+            for payout in Payout.objects.bulk_create(payouts)
+            for pk in owed[(payout.affiliate_id, payout.currency)][1]
+        ]
+        LedgerEntry.objects.bulk_update(assigned, ["payout"], batch_size=2000)
+        made = len(payouts)
         PayoutRun.objects.filter(pk=run.pk).update(
             done_affiliates=F("done_affiliates") + len(affiliate_ids)
         )

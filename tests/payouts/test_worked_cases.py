@@ -298,3 +298,16 @@ def test_a_cancelled_run_frees_its_entries(alice, campaign):
         ).pk
     )
     assert again.payouts.get().amount == Decimal("80.00")
+
+
+def test_the_last_hour_of_the_period_counts_in_the_westernmost_time_zones(campaign):
+    samoa = AffiliateFactory(time_zone="Pacific/Pago_Pago")  # UTC-11
+    plan(campaign, cpa={"ftd": "90.00"})
+    # Oct 31, 23:30 in Pago Pago is Nov 1, 10:30 UTC
+    convert(samoa, campaign, at=datetime(2026, 11, 1, 10, 30, tzinfo=UTC))
+    october = runs.payout_run_execute(
+        run_id=runs.payout_run_create(
+            period_start=date(2026, 10, 1), period_end=date(2026, 10, 31)
+        ).pk
+    )
+    assert october.payouts.get().amount == Decimal("90.00")
