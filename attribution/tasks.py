@@ -5,7 +5,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from . import processing, rollup
+from . import outbound, processing, rollup
+from .models import Conversion
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +46,28 @@ def fill_click_rollups() -> int:
     while filled := rollup.clicks_fill():
         total += filled
     return total
+
+
+@shared_task(name="attribution.dispatch_outbound", ignore_result=True)
+def dispatch_outbound(conversion_id: int, event: str) -> int:
+    """Fan a decided conversion out to each of its affiliate's matching postback URLs."""
+    conversion = Conversion.objects.filter(pk=conversion_id).first()
+    if conversion is None:
+        return 0
+    endpoints = outbound.endpoints_for(conversion, event)
+    for endpoint in endpoints:
+        send_outbound.delay(endpoint.pk, conversion_id, event, 1)
+    return len(endpoints)
+
+
+@shared_task(name="attribution.send_outbound", ignore_result=True)
+def send_outbound(endpoint_id: int, conversion_id: int | None, event: str, attempt: int) -> str:
+    """One attempt to deliver a postback; schedules the next with backoff when it fails."""
+    result = outbound.outbound_send(
+        endpoint_id=endpoint_id, conversion_id=conversion_id, event=event, attempt=attempt
+    )
+    if result == "retry":
+        send_outbound.apply_async(
+            (endpoint_id, conversion_id, event, attempt + 1), countdown=outbound.backoff(attempt)
+        )
+    return result

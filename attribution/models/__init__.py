@@ -10,6 +10,7 @@ from .conversions import (
     Reason,
     SkanMapping,
 )
+from .outbound import OutboundDelivery, OutboundEndpoint
 from .postbacks import (
     APPLE_KINDS,
     ConversionType,
@@ -36,6 +37,8 @@ __all__ = [
     "HourlyRollup",
     "Identity",
     "Method",
+    "OutboundDelivery",
+    "OutboundEndpoint",
     "Postback",
     "PostbackEvent",
     "PostbackSource",

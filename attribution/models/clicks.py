@@ -11,8 +11,9 @@ REFERRER_MAX = 1024
 
 
 class Click(models.Model):
-    # A ULID: 26 characters, unique and sortable by time, safe in any URL.
-    click_id = models.CharField(max_length=26)
+    # A ULID (26 characters, unique, sortable by time, safe in any URL) for clicks made here;
+    # clicks imported from another platform keep their own ids, so up to 64.
+    click_id = models.CharField(max_length=64)
     link = models.ForeignKey(TrackingLink, on_delete=models.PROTECT, related_name="clicks")
     # Every index is paid for on each click: the composite (affiliate|campaign, time) indexes
     # below serve lookups by either key, so the foreign keys get none of their own.

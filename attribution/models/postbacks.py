@@ -21,6 +21,7 @@ class SourceKind(models.TextChoices):
     S2S = "s2s", "Operator's backend (S2S)"
     SKADNETWORK = "skadnetwork", "Apple SKAdNetwork"
     ADATTRIBUTIONKIT = "adattributionkit", "Apple AdAttributionKit"
+    IMPORT = "import", "Imported from another platform"
 
 
 APPLE_KINDS = (SourceKind.SKADNETWORK, SourceKind.ADATTRIBUTIONKIT)

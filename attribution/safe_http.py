@@ -1,0 +1,144 @@
+"""Outbound HTTP to addresses affiliates choose, without becoming a way into our own network.
+
+Only http and https; the host is resolved once and every address must be public (no loopback,
+private, link-local, carrier-grade NAT, multicast, reserved or metadata ranges, also when IPv4 is
+wrapped in IPv6); the connection goes to the address that was checked (no second lookup for a
+rebinding DNS server to answer differently); redirects are followed only to URLs that pass the
+same check. ``allow`` names networks that may be called although not public: the one way to
+relax the check, for tests and private deployments (settings.OUTBOUND_ALLOW_NETWORKS).
+"""
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+MAX_REDIRECTS = 3
+SNIPPET = 500
+
+
+class Refused(ValueError):
+    """The URL may not be called; the message says why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    path: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    snippet: str
+    latency_ms: int
+    url: str
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _allowed(address: str, allow: Sequence[Network]) -> bool:
+    ip = ipaddress.ip_address(address)
+    return is_public(address) or any(ip in network for network in allow)
+
+
+def resolve(url: str, *, allow: Sequence[Network] = ()) -> Target:
+    """Check ``url`` and pick the address to connect to; Refused says what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise Refused(f"only http and https URLs are called, not {parts.scheme or 'none'!r}")
+    host = parts.hostname
+    if not host:
+        raise Refused("the URL has no host")
+    if parts.username or parts.password:
+        raise Refused("credentials in the URL are not allowed")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise Refused("the URL's port is not a number from 1 to 65535") from None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise Refused(f"{host} does not resolve: {exc}") from None
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    blocked = [a for a in addresses if not _allowed(a, allow)]
+    if blocked:
+        raise Refused(f"{host} resolves to a non-public address ({blocked[0]})")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(parts.scheme, host, port, path, addresses[0])
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout)
+        self._address = target.address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(
+            target.host, target.port, timeout=timeout, context=ssl.create_default_context()
+        )
+        self._address = target.address
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self._address, self.port), self.timeout)
+        # Certificate and SNI are checked against the host name, not the pinned address.
+        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5.0,
+    allow: Sequence[Network] = (),
+) -> Reply:
+    """Send one request (following safe redirects); raises Refused or OSError."""
+    started = time.monotonic()
+    for _ in range(MAX_REDIRECTS + 1):
+        target = resolve(url, allow=allow)
+        connection_class = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
+        connection = connection_class(target, timeout)
+        try:
+            connection.request(method, target.path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            data = response.read(SNIPPET)
+            location = response.getheader("Location")
+            status = response.status
+        finally:
+            connection.close()
+        if status in (301, 302, 303, 307, 308) and location:
+            url = urljoin(url, location)
+            if status == 303 or (status in (301, 302) and method == "POST"):
+                method, body = "GET", None
+            continue
+        return Reply(
+            status=status,
+            snippet=data.decode("utf-8", "replace"),
+            latency_ms=int((time.monotonic() - started) * 1000),
+            url=url,
+        )
+    raise Refused(f"more than {MAX_REDIRECTS} redirects")
