@@ -5,18 +5,25 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from ulid import ULID
 
+from attribution import ingestion, processing, rollup
 from attribution.models import Click, PostbackSource, SourceKind
 from attribution.redirect import platform_from_user_agent
+from payouts.models import CommissionPlan, CpaRule, FxRate, PlanAssignment, PlanVersion, Tier
 
 from .models import Affiliate, App, Brand, Campaign, TrackingLink
 
 DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105 - printed for the demo logins, never a real one
+# The demo manager's authenticator secret (the admin asks for a code when ADMIN_2FA is on).
+DEMO_TOTP_KEY = "3132333435363738393031323334353637383930"
 MANAGER = "manager"
 AFFILIATES = [
     # username, display name, parent username, time zone, currency
@@ -50,12 +57,18 @@ class DemoProgram:
     apps: dict[str, int] = field(default_factory=dict)
     links: list[dict] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
+    manager_totp: str = ""
     clicks: int = 0
+    conversions: int = 0
 
     def as_json(self) -> dict:
         return {
             "logins": {
-                "manager": {"username": self.manager, "password": self.password},
+                "manager": {
+                    "username": self.manager,
+                    "password": self.password,
+                    "totp_url": self.manager_totp,
+                },
                 "affiliates": {
                     name: {"username": name, "password": self.password, **info}
                     for name, info in self.affiliates.items()
@@ -67,6 +80,7 @@ class DemoProgram:
             "links": self.links,
             "postback_sources": self.sources,
             "clicks": self.clicks,
+            "postbacks_sent": self.conversions,
         }
 
 
@@ -86,6 +100,10 @@ def _user(username: str, *, staff: bool) -> object:
 def _program() -> tuple[DemoProgram, list[TrackingLink]]:
     demo = DemoProgram(manager=MANAGER, password=DEMO_PASSWORD)
     manager = _user(MANAGER, staff=True)
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=manager, name="demo authenticator", defaults={"key": DEMO_TOTP_KEY, "confirmed": True}
+    )
+    demo.manager_totp = device.config_url
     for username, name, parent, tz, currency in AFFILIATES:
         affiliate, _ = Affiliate.objects.get_or_create(
             user=_user(username, staff=False),
@@ -213,7 +231,11 @@ def _sources(brand: Brand, ios: App, android: App) -> list[dict]:
 
 
 def seed_demo(
-    *, clicks: int = 5000, days: int = 30, progress: Callable[[int], None] | None = None
+    *,
+    clicks: int = 5000,
+    days: int = 30,
+    progress: Callable[[int], None] | None = None,
+    postback_progress: Callable[[int, int], None] | None = None,
 ) -> DemoProgram:
     """Build the demo program and ``clicks`` clicks spread over the last ``days`` days.
 
@@ -257,4 +279,142 @@ def seed_demo(
                 progress(len(batch))
             batch = []
     demo.clicks = Click.objects.filter(link__in=links).count()
+    _money_setup(demo)
+    demo.conversions = _conversions(
+        demo,
+        rng=random.Random(7),  # noqa: S311 - demo data
+        progress=postback_progress,
+    )
+    while rollup.clicks_fill(settle=timedelta(0)):
+        pass
     return demo
+
+
+def _money_setup(demo: DemoProgram) -> None:
+    """A hybrid deal (FTD CPA with a minimum deposit, RevShare, a sub-affiliate level) on every
+    demo campaign, and FX rates for the affiliates' currencies."""
+    plan, created = CommissionPlan.objects.get_or_create(
+        name="Lucky Spins hybrid", defaults={"currency": "EUR", "hold_days": 14}
+    )
+    if created:
+        version = PlanVersion.objects.create(
+            plan=plan,
+            valid_from=timezone.now() - timedelta(days=400),
+            revshare_percent=Decimal("25"),
+            subaffiliate_percents=["10"],
+        )
+        CpaRule.objects.create(
+            version=version,
+            conversion_type="ftd",
+            amount=Decimal("100.00"),
+            min_amount=Decimal("20.00"),
+        )
+        CpaRule.objects.create(version=version, conversion_type="install", amount=Decimal("2.00"))
+        Tier.objects.create(version=version, from_ftds=1, cpa_amount=Decimal("100.00"))
+        Tier.objects.create(version=version, from_ftds=11, cpa_amount=Decimal("130.00"))
+    for campaign_id in demo.campaigns.values():
+        PlanAssignment.objects.get_or_create(campaign_id=campaign_id, affiliate=None, plan=plan)
+    day = (timezone.now() - timedelta(days=400)).date()
+    for currency, rate in (("GBP", "1.16"), ("USD", "0.92")):
+        FxRate.objects.get_or_create(day=day, currency=currency, defaults={"rate": Decimal(rate)})
+
+
+def _conversions(demo: DemoProgram, *, rng: random.Random, progress=None) -> int:
+    """Send installs, sign-ups and deposits for some demo clicks through the real ingestion and
+    attribution code, as the MMPs and the operator's backend would. Their keys are fixed, so a
+    second run only meets duplicates."""
+    tokens = {s["kind"]: s["token"] for s in demo.sources}
+    clicks = list(
+        Click.objects.filter(link__affiliate__user__username__in=demo.affiliates)
+        .order_by("pk")
+        .values_list("click_id", "platform", "created_at")
+    )
+    sample = [c for c in clicks if rng.random() < 0.12]
+    made = 0
+    for n, (click_id, platform, clicked_at) in enumerate(sample):
+        at = clicked_at + timedelta(minutes=rng.randrange(1, 240))
+        if at > timezone.now():
+            continue
+        if platform == "web":
+            steps = [
+                (
+                    "s2s",
+                    {
+                        "click_id": click_id,
+                        "event": "reg",
+                        "txid": f"demo-r{n}",
+                        "player_id": f"demo-p{n}",
+                        "time": int(at.timestamp()),
+                    },
+                )
+            ]
+            if rng.random() < 0.45:
+                steps.append(
+                    (
+                        "s2s",
+                        {
+                            "event": "ftd",
+                            "txid": f"demo-f{n}",
+                            "player_id": f"demo-p{n}",
+                            "amount": f"{rng.choice([10, 25, 50, 100, 250])}.00",
+                            "currency": "EUR",
+                            "time": int((at + timedelta(hours=1)).timestamp()),
+                        },
+                    )
+                )
+        elif platform == "ios":
+            steps = [
+                (
+                    "appsflyer",
+                    {
+                        "clickid": click_id,
+                        "appsflyer_id": f"demo-af-{n}",
+                        "platform": "ios",
+                        "app_id": "id1234567890",
+                        "install_unix_ts": int(at.timestamp()),
+                    },
+                )
+            ]
+            if rng.random() < 0.35:
+                steps.append(
+                    (
+                        "appsflyer",
+                        {
+                            "appsflyer_id": f"demo-af-{n}",
+                            "event_name": "af_first_deposit",
+                            "customer_user_id": f"demo-p{n}",
+                            "event_revenue": "50.00",
+                            "event_revenue_currency": "EUR",
+                            "event_time": (at + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S"),
+                        },
+                    )
+                )
+        else:
+            steps = [
+                (
+                    "adjust",
+                    {
+                        "click_id": click_id,
+                        "adid": f"demo-adid-{n}",
+                        "activity_kind": "install",
+                        "created_at": int(at.timestamp()),
+                        "os_name": "android",
+                    },
+                )
+            ]
+        for kind, params in steps:
+            outcome = ingestion.postback_ingest(
+                kind=kind,
+                token=tokens[kind],
+                method="GET",
+                query=urlencode(params),
+                body=b"",
+                meta={},
+                remote_addr=None,
+            )
+            if outcome.created:
+                processing.postback_process(postback_id=outcome.postback_id)
+                made += 1
+        if progress:
+            progress(n + 1, len(sample))
+    return made

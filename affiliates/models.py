@@ -1,8 +1,8 @@
 """Affiliates, the offers they promote (brands, campaigns, apps) and their tracking links."""
 
 import secrets
-from decimal import Decimal
 import zoneinfo
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -26,6 +26,10 @@ class Platform(models.TextChoices):
     IOS = "ios", "iOS"
     ANDROID = "android", "Android"
     WEB = "web", "Web"
+
+
+def new_referral_code() -> str:
+    return secrets.token_urlsafe(6)[:8]
 
 
 class Affiliate(models.Model):
@@ -59,6 +63,13 @@ class Affiliate(models.Model):
     # Validated, not a choices list: the zone list changes with tzdata and would churn migrations.
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     currency = models.CharField(max_length=3, default="EUR")
+    referral_code = models.CharField(
+        max_length=16,
+        unique=True,
+        default=new_referral_code,
+        editable=False,
+        help_text="Sign-ups through /signup/?ref=<code> become this affiliate's sub-affiliates.",
+    )
     minimum_payout = models.DecimalField(
         max_digits=18,
         decimal_places=2,
@@ -251,3 +262,22 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.content_type.model} {self.object_id}: {self.field} {self.old} -> {self.new}"
+
+
+class LegacyLink(models.Model):
+    """A link of the platform a program moved from, kept working: the old URL's path and its
+    identifying parameters lead to one of our tracking links."""
+
+    path = models.CharField(max_length=200, help_text='e.g. "/click" (Affise) or "/aff_c" (TUNE)')
+    key = models.CharField(
+        max_length=300,
+        help_text='The identifying query parameters, sorted: e.g. "offer_id=45&pid=123"',
+    )
+    link = models.ForeignKey(TrackingLink, on_delete=models.CASCADE, related_name="legacy")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["path", "key"], name="legacy_link_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.path}?{self.key} -> {self.link_id}"

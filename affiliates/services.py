@@ -1,11 +1,12 @@
 """Writes of the affiliates domain."""
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.db.models import QuerySet
 
-from .models import Affiliate, AuditEvent
+from .models import Affiliate, AuditEvent, Campaign, TrackingLink
 
 Actor = AbstractBaseUser | AnonymousUser | None
 
@@ -35,3 +36,40 @@ def affiliates_set_status(*, affiliates: QuerySet[Affiliate], status: str, actor
             affiliate.save(update_fields=["status"])
             audit_record(obj=affiliate, field="status", old=old, new=status, actor=actor)
     return len(changing)
+
+
+def affiliate_apply(
+    *,
+    username: str,
+    email: str,
+    password: str,
+    name: str,
+    time_zone: str,
+    currency: str,
+    referral_code: str = "",
+) -> Affiliate:
+    """A new affiliate's application: a user and a pending affiliate, referred or not."""
+    parent = (
+        Affiliate.objects.filter(
+            referral_code=referral_code, status=Affiliate.Status.ACTIVE
+        ).first()
+        if referral_code
+        else None
+    )
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(
+            username=username, email=email, password=password
+        )
+        return Affiliate.objects.create(
+            user=user, name=name, time_zone=time_zone, currency=currency, parent=parent
+        )
+
+
+def link_create(*, affiliate: Affiliate, campaign: Campaign, **fields: str) -> TrackingLink:
+    """A new tracking link of ``affiliate`` on ``campaign`` (sub ids, name, deep link)."""
+    allowed = {"name", "sub1", "sub2", "sub3", "sub4", "sub5", "deep_link"}
+    return TrackingLink.objects.create(
+        affiliate=affiliate,
+        campaign=campaign,
+        **{k: v for k, v in fields.items() if k in allowed and v is not None},
+    )

@@ -6,12 +6,14 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import crediting, selectors, services
+from . import crediting, outbound, selectors, services
 from .models import (
     Click,
     Conversion,
     DailyRollup,
     FraudPolicy,
+    OutboundDelivery,
+    OutboundEndpoint,
     Postback,
     PostbackEvent,
     PostbackSource,
@@ -250,3 +252,64 @@ class DailyRollupAdmin(ReadOnlyAdmin):
     search_fields = ("=affiliate_id", "=campaign_id")
     date_hierarchy = "day"
     show_full_result_count = False
+
+
+@admin.register(OutboundEndpoint)
+class OutboundEndpointAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "affiliate",
+        "campaign",
+        "url_template",
+        "method",
+        "is_active",
+        "consecutive_failures",
+        "disabled_reason",
+    )
+    list_filter = ("is_active", "method")
+    search_fields = ("url_template", "affiliate__name", "=affiliate__id")
+    autocomplete_fields = ("affiliate", "campaign")
+    list_select_related = ("affiliate", "campaign")
+    actions = ("send_test", "enable")
+
+    @admin.action(description="Send a test postback")
+    def send_test(self, request: HttpRequest, queryset: QuerySet[OutboundEndpoint]) -> None:
+        for endpoint in queryset:
+            outbound.outbound_test(endpoint=endpoint)
+        self.message_user(request, "Test postbacks queued; see the delivery log.")
+
+    @admin.action(description="Switch back on (resets the failure count)")
+    def enable(self, request: HttpRequest, queryset: QuerySet[OutboundEndpoint]) -> None:
+        for endpoint in queryset:
+            outbound.endpoint_enable(endpoint=endpoint)
+        self.message_user(request, f"{queryset.count()} endpoint(s) switched on.")
+
+
+@admin.register(OutboundDelivery)
+class OutboundDeliveryAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "endpoint",
+        "event",
+        "conversion",
+        "attempt",
+        "status_code",
+        "succeeded",
+        "latency_ms",
+        "error",
+    )
+    list_filter = ("event", "succeeded")
+    search_fields = ("=conversion__id", "=endpoint__id", "url")
+    list_select_related = ("endpoint",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    actions = ("resend",)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return obj is None and request.user.is_staff
+
+    @admin.action(description="Send again")
+    def resend(self, request: HttpRequest, queryset: QuerySet[OutboundDelivery]) -> None:
+        for delivery in queryset:
+            outbound.outbound_resend(delivery=delivery)
+        self.message_user(request, "Queued again; see the log.")

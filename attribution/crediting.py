@@ -19,7 +19,7 @@ from affiliates.models import Affiliate, App, Campaign
 from affiliates.services import Actor, audit_record
 from payouts import fx, ledger
 
-from . import fraud, rollup
+from . import fraud, outbound, rollup
 from .models import (
     Channel,
     Click,
@@ -79,7 +79,7 @@ def _click_by_id(click_id: str) -> Click | None:
     if not click_id:
         return None
     return (
-        Click.objects.select_related("affiliate", "campaign").filter(click_id=click_id[:26]).first()
+        Click.objects.select_related("affiliate", "campaign").filter(click_id=click_id[:64]).first()
     )
 
 
@@ -283,6 +283,7 @@ def conversion_set_status(
     """Change a conversion's status, keeping its rollups in step, with an audit row."""
     if conversion.status == status and conversion.reason == reason:
         return conversion
+    old_status = conversion.status
     rollup.conversion_apply(conversion, sign=-1)
     old = f"{conversion.status}/{conversion.reason}"
     conversion.status, conversion.reason = status, reason
@@ -294,6 +295,7 @@ def conversion_set_status(
         obj=conversion, field="status", old=old, new=f"{status}/{reason}", actor=actor, note=note
     )
     ledger_follow(conversion, actor=actor)
+    outbound.outbound_decided(conversion=conversion, old_status=old_status)
     return conversion
 
 
@@ -493,6 +495,7 @@ def conversion_for_event(*, event: PostbackEvent) -> Conversion:
         _remember(conversion, event, conversion.brand_id)
     rollup.conversion_apply(conversion)
     ledger_follow(conversion)
+    outbound.outbound_decided(conversion=conversion, old_status=None)
     return conversion
 
 
@@ -532,6 +535,7 @@ def conversion_reattribute(*, conversion: Conversion, actor: Actor = None) -> Re
         obj=conversion, field="attribution", old=old, new=new, actor=actor, note="reattribute"
     )
     ledger_follow(conversion, actor=actor)
+    outbound.outbound_decided(conversion=conversion, old_status=change.old_status)
     return change
 
 

@@ -21,6 +21,8 @@ class PortalConfig(AppConfig):
             if settings.EMBEDDED_DATABASE
             else "",
         )
+        if not settings.ADMIN_2FA:
+            logger.warning("admin two-factor login is OFF (ADMIN_2FA=false or DEBUG)")
         if settings.EMBEDDED_BROKER:
             for folder in ("data_folder_in", "processed_folder", "control_folder"):
                 Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS[folder]).mkdir(

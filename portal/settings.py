@@ -37,10 +37,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "affiliates",
     "attribution",
     "payouts",
@@ -53,8 +57,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers locked-out logins.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -146,7 +153,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+AUTHENTICATION_BACKENDS = [
+    # Login throttling: after AXES_FAILURE_LIMIT failures a username+IP is locked out.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Managers sign in to the admin with a one-time code (TOTP) as well as their password. Off only
+# where asked for, and by default in DEBUG so that `make run` works without an authenticator.
+ADMIN_2FA = env.bool("ADMIN_2FA", default=not DEBUG)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Affiliate portal")
+
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "/login/"
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@localhost")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -155,6 +182,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Front-end packages come from npm (`make` runs `npm ci`), served under static/vendor/.
+if (BASE_DIR / "node_modules" / "chart.js" / "dist").is_dir():
+    STATICFILES_DIRS.append(("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"))
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -192,13 +222,44 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Also documents the error answers (400/401/403/404/415/429) each endpoint can give.
+    "DEFAULT_SCHEMA_CLASS": "affiliates.api.PortalAutoSchema",
+    # Per process (the default cache): enough to slow password guessing at one web process;
+    # a shared cache (CACHES) makes it exact across processes.
+    "DEFAULT_THROTTLE_RATES": {"auth-token": "10/min"},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Affiliate portal API",
+    "DESCRIPTION": "Affiliates read their own results, conversions, clicks, links and payouts; "
+    "managers read everything and manage affiliates, campaigns, links and commission plans. "
+    "Authenticate with `Authorization: Token <key>` (POST /api/v1/auth/token/).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get their own components: read-only fields are not asked for, write-only
+    # ones (passwords) never appear in answers.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from the drf-spectacular-sidecar package: /api/docs/ works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "AffiliateStatusEnum": "affiliates.models.Affiliate.Status",
+        "CampaignStatusEnum": "affiliates.models.Campaign.Status",
+        "ConversionStatusEnum": "attribution.models.Conversion.Status",
+        "PayoutStatusEnum": "payouts.models.Payout.Status",
+        "ConversionTypeEnum": "attribution.models.ConversionType",
+    },
 }
+
+# --- Outbound postbacks to affiliates ------------------------------------------------------
+# Only public addresses are called. Networks listed here may be called too: for tests and
+# private deployments only (e.g. "10.20.0.0/16"; "0.0.0.0/0,::/0" turns the check off).
+OUTBOUND_ALLOW_NETWORKS = env.list("OUTBOUND_ALLOW_NETWORKS", default=[])
+OUTBOUND_TIMEOUT_SECONDS = env.float("OUTBOUND_TIMEOUT_SECONDS", default=5.0)
+OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=5)
+OUTBOUND_BACKOFF_SECONDS = env.int("OUTBOUND_BACKOFF_SECONDS", default=30)
+OUTBOUND_DISABLE_AFTER = env.int("OUTBOUND_DISABLE_AFTER", default=20)
+OUTBOUND_NOTICE_AT = (5, 10, 15)
 
 # --- Money ---------------------------------------------------------------------------------
 # FX rates are kept against this currency (Payouts > FX rates).

@@ -1,7 +1,14 @@
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.defaults import page_not_found
+from django.views.generic import RedirectView
+from django_otp.admin import OTPAdminSite
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from affiliates.admin_import import import_program_view
+from affiliates.admin_views import overview
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -17,9 +24,20 @@ def not_found(request: HttpRequest, exception: Exception) -> object:
 
 handler404 = not_found
 
+if settings.ADMIN_2FA:
+    # Managers' admin logins need a one-time code from an authenticator as well as a password.
+    admin.site.__class__ = OTPAdminSite
+
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="affiliate-dashboard"), name="home"),
     path("healthz", healthz, name="healthz"),
+    path("admin/overview/", admin.site.admin_view(overview), name="admin-overview"),
+    path("admin/import/", admin.site.admin_view(import_program_view), name="admin-import"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("portal.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("attribution.urls")),
     path("", include("payouts.urls")),
+    path("", include("affiliates.urls")),
 ]

@@ -32,6 +32,26 @@ def manager(db):
     return UserFactory(username="manager", is_staff=True, is_superuser=True)
 
 
+def staff_login(client, user) -> None:
+    """Log a manager in as the admin's two-factor login would: password and a TOTP device."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=user, name="test", defaults={"confirmed": True}
+    )
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    staff_login(client, manager)
+    return client
+
+
 @pytest.fixture
 def app():
     return AppFactory(platform="ios", app_store_id="1234567890", bundle_id="com.lucky.ios")

@@ -19,12 +19,6 @@ def demo(db):
     return seed_demo(clicks=300, days=5)
 
 
-@pytest.fixture
-def manager_client(client, manager):
-    client.force_login(manager)
-    return client
-
-
 def test_every_admin_list_and_add_page_renders(manager_client, demo):
     for model, model_admin in admin.site._registry.items():
         info = (model._meta.app_label, model._meta.model_name)
@@ -89,3 +83,19 @@ def test_approving_affiliates_leaves_an_audit_row(manager_client, manager):
     assert pending.status == "active"
     audit = AuditEvent.objects.get(object_id=str(pending.pk))
     assert (audit.old, audit.new, audit.actor) == ("pending", "active", manager)
+
+
+def test_the_admin_asks_managers_for_a_one_time_code(client, manager):
+    client.force_login(manager)  # a password alone
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+    login_page = client.get(response["Location"])
+    assert b"otp_token" in login_page.content
+
+
+def test_the_program_overview_shows_the_days_state(manager_client, demo):
+    page = manager_client.get(reverse("admin-overview"))
+    assert page.status_code == 200
+    assert b"Top affiliates" in page.content
+    assert b"awaiting approval" in page.content

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from payouts import runs
 from payouts.models import Payout, PayoutRun
+from tests.conftest import staff_login
 from tests.factories import CampaignFactory
 from tests.payouts.helpers import convert, plan
 
@@ -26,7 +27,7 @@ def paid_run(alice, charlie):
 
 
 def test_a_manager_starts_a_run_from_the_admin(client, manager, django_capture_on_commit_callbacks):
-    client.force_login(manager)
+    staff_login(client, manager)
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(
             reverse("admin:payouts_payoutrun_add"),
@@ -39,7 +40,7 @@ def test_a_manager_starts_a_run_from_the_admin(client, manager, django_capture_o
 
 
 def test_the_run_exports_as_csv(client, manager, paid_run):
-    client.force_login(manager)
+    staff_login(client, manager)
     response = client.post(
         reverse("admin:payouts_payoutrun_changelist"),
         {"action": "export_csv", "_selected_action": [paid_run.pk]},
@@ -52,7 +53,7 @@ def test_the_run_exports_as_csv(client, manager, paid_run):
 
 
 def test_marking_paid_needs_approval_and_a_reference(client, manager, paid_run):
-    client.force_login(manager)
+    staff_login(client, manager)
     payout = paid_run.payouts.first()
     changelist = reverse("admin:payouts_payout_changelist")
     client.post(

@@ -17,13 +17,32 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, clicks: int, days: int, as_json: bool, **options) -> None:
+        postbacks = tqdm(desc="demo postbacks", unit="click", disable=None)
+
+        def postback_progress(done: int, total: int) -> None:
+            postbacks.total = total
+            postbacks.n = done
+            postbacks.refresh()
+
         with tqdm(total=clicks, desc="demo clicks", unit="click", disable=None) as bar:
-            demo = seed_demo(clicks=clicks, days=days, progress=bar.update)
+            demo = seed_demo(
+                clicks=clicks, days=days, progress=bar.update, postback_progress=postback_progress
+            )
+        postbacks.close()
         if as_json:
             self.stdout.write(json.dumps(demo.as_json(), indent=2))
             return
-        self.stdout.write(self.style.SUCCESS(f"Demo program ready: {demo.clicks} clicks."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo program ready: {demo.clicks} clicks, {demo.conversions} postbacks "
+                "attributed (a second run adds nothing)."
+            )
+        )
         self.stdout.write(f"  manager login:   {demo.manager} / {demo.password}  (/admin/)")
+        self.stdout.write(
+            "  manager 2FA:     only when ADMIN_2FA is on (make run turns it off); add to an "
+            f"authenticator: {demo.manager_totp}"
+        )
         for username, info in demo.affiliates.items():
             self.stdout.write(
                 f"  affiliate login: {username} / {demo.password}  (#{info['affiliate_id']})"

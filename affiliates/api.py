@@ -1,0 +1,292 @@
+"""REST API: tokens, affiliates and campaigns (managers), tracking links (affiliates and managers).
+
+Also the schema class every API view uses (``PortalAutoSchema``): it documents the error answers
+DRF gives, so that /api/schema/ describes every status an endpoint can return.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django import forms
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from . import services
+from .models import Affiliate, Campaign, TrackingLink
+from .permissions import IsManager, IsManagerOrActiveAffiliate, scoped
+from .serializers import (
+    AffiliateCreateSerializer,
+    AffiliateSerializer,
+    CampaignSerializer,
+    ErrorSerializer,
+    TrackingLinkSerializer,
+    TrackingLinkUpdateSerializer,
+)
+
+# An id in a URL is anything up to the next slash, so that a malformed one gets DRF's 404 like a
+# missing one (the router adds no format suffixes: the API speaks JSON only).
+ID = r"[^/]+"
+
+VALIDATION_ERROR = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description='Bad input: field name to a list of messages, or {"detail": "..."}.',
+)
+
+
+class PortalAutoSchema(AutoSchema):
+    """drf-spectacular's schema plus the error answers DRF gives each kind of endpoint."""
+
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        for code, body in self._error_responses().items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(body, code, direction=direction)
+        return responses
+
+    def _error_responses(self) -> dict[str, Any]:
+        view = self.view
+        errors: dict[str, Any] = {}
+        writes = self.method in ("POST", "PUT", "PATCH")
+        listing = self.method == "GET" and self._is_list_view()
+        filtered = getattr(view, "filterset_class", None) or getattr(view, "filterset_fields", None)
+        if writes or (listing and filtered):
+            errors["400"] = VALIDATION_ERROR
+        protected = any(p is not AllowAny for p in view.permission_classes)
+        if protected and view.authentication_classes:
+            errors["401"] = OpenApiResponse(ErrorSerializer, description="Not signed in.")
+        if protected:
+            errors["403"] = OpenApiResponse(
+                ErrorSerializer, description="Not a manager, or not an active affiliate."
+            )
+        if "{" in self.path or listing:
+            errors["404"] = OpenApiResponse(
+                ErrorSerializer, description="No such object of yours (or no such page)."
+            )
+        if writes:
+            errors["415"] = OpenApiResponse(
+                ErrorSerializer, description="A body that is not JSON, a form or multipart."
+            )
+        if view.throttle_classes:
+            errors["429"] = OpenApiResponse(ErrorSerializer, description="Too many requests.")
+        return errors
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(filters.NumberFilter):
+    """An id: a whole number (no query to check it exists, so nothing is told about others')."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
+class InstantField(IsoDateTimeField):
+    """An ISO 8601 instant the database can hold (in UTC), or a 400."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        instant = super().to_python(value)
+        if instant is not None:
+            try:
+                instant.astimezone(UTC)
+            except OverflowError as exc:
+                raise forms.ValidationError("Date and time out of range.") from exc
+        return instant
+
+
+class InstantFilter(filters.IsoDateTimeFilter):
+    field_class = InstantField
+
+
+class TrackingLinkFilter(filters.FilterSet):
+    campaign = IdFilter(field_name="campaign_id")
+    affiliate = IdFilter(field_name="affiliate_id")
+    is_active = filters.BooleanFilter()
+
+    class Meta:
+        model = TrackingLink
+        fields: list[str] = []
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+
+class TokenObtainView(APIView):
+    """Trade a username and password for the API token (the same token on every call)."""
+
+    # No authentication: the credentials are the point, and a stale token must not get in the way.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth-token"
+
+    @extend_schema(
+        tags=["auth"],
+        request=AuthTokenSerializer,
+        responses={
+            200: inline_serializer("Token", {"token": serializers.CharField()}),
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Wrong credentials, or locked out after repeated failures "
+                "(django-axes counts API logins too).",
+            ),
+        },
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response({"token": token.key})
+
+
+# --- affiliates (managers) ----------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Affiliates (managers)"),
+    create=extend_schema(
+        summary="Create an affiliate and its user (managers)",
+        responses={201: AffiliateSerializer},
+    ),
+)
+@extend_schema(tags=["affiliates"])
+class AffiliateViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    lookup_value_regex = ID
+    permission_classes = [IsManager]
+    queryset = Affiliate.objects.select_related("user").order_by("name", "pk")
+    serializer_class = AffiliateSerializer
+    filterset_fields = ["status", "parent", "manager"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return AffiliateCreateSerializer if self.action == "create" else AffiliateSerializer
+
+    def perform_create(self, serializer: AffiliateCreateSerializer) -> None:
+        data = serializer.validated_data
+        extra = {k: data[k] for k in ("parent", "manager", "minimum_payout") if k in data}
+        with transaction.atomic():
+            try:
+                affiliate = services.affiliate_apply(
+                    username=data["username"],
+                    email=data.get("email", ""),
+                    password=data["password"],
+                    name=data["name"],
+                    time_zone=data.get("time_zone", "UTC"),
+                    currency=data.get("currency", "EUR"),
+                )
+            except IntegrityError as exc:
+                # Two requests for one username: the unique index, not the validator, decides.
+                taken = {"username": ["That username is taken."]}
+                raise serializers.ValidationError(taken) from exc
+            if extra:
+                for name, value in extra.items():
+                    setattr(affiliate, name, value)
+                affiliate.save(update_fields=list(extra))
+            self._set_status(affiliate, data.get("status", Affiliate.Status.PENDING))
+        serializer.instance = affiliate
+
+    def perform_update(self, serializer: AffiliateSerializer) -> None:
+        status = serializer.validated_data.pop("status", None)
+        with transaction.atomic():
+            serializer.save()
+            if status is not None:
+                self._set_status(serializer.instance, status)
+
+    def _set_status(self, affiliate: Affiliate, status: str) -> None:
+        # Through the service: a status change leaves its audit row.
+        services.affiliates_set_status(
+            affiliates=Affiliate.objects.filter(pk=affiliate.pk),
+            status=status,
+            actor=self.request.user,
+        )
+        affiliate.refresh_from_db(fields=["status"])
+
+
+# --- campaigns (managers) -----------------------------------------------------------------------
+
+
+@extend_schema(tags=["campaigns"])
+class CampaignViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    lookup_value_regex = ID
+    permission_classes = [IsManager]
+    queryset = Campaign.objects.order_by("name", "pk")
+    serializer_class = CampaignSerializer
+    filterset_fields = ["brand", "status", "visibility"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+
+# --- tracking links -----------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    create=extend_schema(summary="Create a tracking link (affiliates: their own)"),
+    partial_update=extend_schema(summary="Rename, re-tag, pause or resume a link"),
+)
+@extend_schema(tags=["links"])
+class TrackingLinkViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Affiliates see and change only their own links; managers any."""
+
+    lookup_value_regex = ID
+    permission_classes = [IsManagerOrActiveAffiliate]
+    serializer_class = TrackingLinkSerializer
+    filterset_class = TrackingLinkFilter
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[TrackingLink]:
+        links = TrackingLink.objects.select_related("campaign").only(
+            *(f.name for f in TrackingLink._meta.concrete_fields), "campaign__name"
+        )
+        return scoped(links, self.request.user).order_by("-created_at", "-pk")
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        if self.action in ("update", "partial_update"):
+            return TrackingLinkUpdateSerializer
+        return TrackingLinkSerializer
+
+    def perform_create(self, serializer: TrackingLinkSerializer) -> None:
+        serializer.instance = services.link_create(**serializer.validated_data)

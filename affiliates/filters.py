@@ -1,0 +1,93 @@
+"""The dashboard's filters (django-filter), scoped to what the viewing affiliate may see."""
+
+import django_filters
+from django import forms
+
+from attribution import reports
+from attribution.models import Conversion, ConversionType, DailyRollup
+
+from .models import Campaign
+
+
+def _period_choices() -> list[tuple[str, str]]:
+    return list(reports.PRESETS.items())
+
+
+class StatsFilter(django_filters.FilterSet):
+    """Period and dimension filters shared by the dashboard's tables and exports."""
+
+    period = django_filters.ChoiceFilter(
+        choices=_period_choices, method="ignore", empty_label=None, label="Period"
+    )
+    start = django_filters.DateFilter(
+        method="ignore", label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = django_filters.DateFilter(
+        method="ignore", label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    campaign = django_filters.ModelChoiceFilter(
+        queryset=Campaign.objects.none(),
+        method="ignore",
+        empty_label="All campaigns",
+        label="Campaign",
+    )
+    platform = django_filters.ChoiceFilter(
+        choices=[(c, reports.COLUMN_LABELS[c]) for c in reports.COLUMNS],
+        method="ignore",
+        empty_label="All platforms",
+        label="Platform",
+    )
+    channel = django_filters.ChoiceFilter(
+        choices=[("mobile", "Mobile"), ("web", "Web")],
+        method="ignore",
+        empty_label="Mobile + web",
+        label="Channel",
+    )
+    country = django_filters.CharFilter(
+        method="ignore",
+        max_length=2,
+        label="Country",
+        widget=forms.TextInput(attrs={"size": 3, "placeholder": "DE"}),
+    )
+
+    class Meta:
+        model = DailyRollup
+        fields: list[str] = []
+
+    def __init__(self, *args, campaigns, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.filters["campaign"].queryset = campaigns
+
+    def ignore(self, queryset, name, value):
+        # The figures are read through attribution.reports; the FilterSet validates the form.
+        return queryset
+
+    def report_filters(self) -> reports.Filters:
+        data = self.form.cleaned_data
+        return reports.Filters(
+            campaign_id=data["campaign"].pk if data.get("campaign") else None,
+            country=(data.get("country") or "").upper(),
+            platform=data.get("platform") or "",
+            channel=data.get("channel") or "",
+        )
+
+
+class ConversionFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(
+        choices=Conversion.Status.choices, empty_label="Any status"
+    )
+    type = django_filters.ChoiceFilter(choices=ConversionType.choices, empty_label="Any type")
+    channel = django_filters.ChoiceFilter(
+        choices=[("mobile", "Mobile"), ("web", "Web")], empty_label="Mobile + web"
+    )
+    campaign = django_filters.ModelChoiceFilter(
+        queryset=Campaign.objects.none(), empty_label="All campaigns"
+    )
+
+    class Meta:
+        model = Conversion
+        fields = ["status", "type", "channel", "campaign"]
+
+    def __init__(self, *args, campaigns, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.filters["campaign"].queryset = campaigns

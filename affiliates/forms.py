@@ -1,0 +1,69 @@
+import zoneinfo
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
+
+from attribution.models import OutboundEndpoint
+
+from .models import Affiliate, Campaign, TrackingLink
+
+ZONES = sorted(zoneinfo.available_timezones())
+CURRENCIES = ["EUR", "USD", "GBP", "CAD", "AUD", "SEK", "NOK", "CHF", "JPY", "BRL"]
+
+
+class SignupForm(UserCreationForm):
+    name = forms.CharField(max_length=200, label="Company or display name")
+    email = forms.EmailField()
+    time_zone = forms.ChoiceField(choices=[(z, z) for z in ZONES], initial="UTC")
+    currency = forms.ChoiceField(choices=[(c, c) for c in CURRENCIES], initial="EUR")
+    ref = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].lower()
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this email exists already.")
+        return email
+
+
+class LinkForm(forms.ModelForm):
+    class Meta:
+        model = TrackingLink
+        fields = ("campaign", "name", "sub1", "sub2", "sub3", "sub4", "sub5", "deep_link")
+
+    def __init__(self, *args, affiliate: Affiliate, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].queryset = Campaign.objects.filter(
+            status=Campaign.Status.ACTIVE, visibility=Campaign.Visibility.PUBLIC
+        ) | Campaign.objects.filter(pk__in=affiliate.links.values("campaign_id"))
+
+
+class EndpointForm(forms.ModelForm):
+    class Meta:
+        model = OutboundEndpoint
+        fields = ("url_template", "method", "campaign", "event_types", "send_on_reversal")
+        widgets = {"url_template": forms.TextInput(attrs={"size": 80})}
+
+    def __init__(self, *args, affiliate: Affiliate, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].queryset = Campaign.objects.filter(
+            pk__in=affiliate.links.values("campaign_id")
+        )
+
+    def clean_url_template(self) -> str:
+        url = self.cleaned_data["url_template"].strip()
+        if not url.lower().startswith(("http://", "https://")):
+            raise forms.ValidationError("Only http:// and https:// URLs can be called.")
+        return url
+
+
+class AffiliatePasswordResetForm(PasswordResetForm):
+    """Also reaches affiliates moved in from another platform, who have no password here yet."""
+
+    def get_users(self, email: str):
+        users = get_user_model()._default_manager.filter(email__iexact=email, is_active=True)
+        return (u for u in users if u.has_usable_password() or hasattr(u, "affiliate"))

@@ -1,0 +1,52 @@
+from decimal import Decimal
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
+
+register = template.Library()
+
+LABELS = {
+    "clicks": "Clicks",
+    "unique_clicks": "Unique clicks",
+    "installs": "Installs",
+    "registrations": "Registrations",
+    "ftds": "FTDs",
+    "deposits": "Deposits",
+    "rejected": "Rejected",
+    "deposit_amount": "Deposit amount",
+    "revenue": "Revenue",
+    "commission": "Commission",
+}
+MONEY = {"deposit_amount", "revenue", "commission"}
+
+
+@register.filter
+def get(mapping, key):
+    if mapping is None:
+        return None
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def fmt(value, metric: str) -> str:
+    if value is None and metric == "unique_clicks":
+        return "-"  # not kept per sub id
+    value = value or Decimal(0)
+    if metric in MONEY:
+        return intcomma(f"{Decimal(value):.2f}")
+    return intcomma(int(value))
+
+
+@register.filter
+def metric_label(metric: str) -> str:
+    return LABELS.get(metric, metric)
+
+
+@register.filter
+def split(value: str) -> list[str]:
+    return value.split()
+
+
+@register.filter
+def without_by(query: str) -> str:
+    return "&".join(p for p in query.split("&") if p and not p.startswith(("by=", "export=")))

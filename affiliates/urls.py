@@ -1,0 +1,52 @@
+from django.contrib.auth import views as auth
+from django.urls import path, re_path
+
+from . import legacy, views
+from .forms import AffiliatePasswordResetForm
+
+urlpatterns = [
+    path("signup/", views.signup, name="signup"),
+    path("login/", auth.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth.LogoutView.as_view(), name="logout"),
+    path(
+        "password-reset/",
+        auth.PasswordResetView.as_view(form_class=AffiliatePasswordResetForm),
+        name="password_reset",
+    ),
+    path("password-reset/sent/", auth.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("dashboard/", views.dashboard, name="affiliate-dashboard"),
+    path("dashboard/conversions/", views.conversions, name="affiliate-conversions"),
+    path("dashboard/links/", views.links, name="affiliate-links"),
+    path("dashboard/payouts/", views.payouts, name="affiliate-payouts"),
+    path("dashboard/sub-affiliates/", views.sub_affiliates, name="affiliate-subs"),
+    path("dashboard/api-token/", views.api_token, name="affiliate-token"),
+    path("dashboard/postbacks/", views.postback_settings, name="affiliate-postbacks"),
+    path(
+        "dashboard/postbacks/<int:endpoint_id>/test/",
+        views.postback_test,
+        name="affiliate-postback-test",
+    ),
+    path(
+        "dashboard/postbacks/log/<int:delivery_id>/resend/",
+        views.postback_resend,
+        name="affiliate-postback-resend",
+    ),
+    path(
+        "dashboard/postbacks/<int:endpoint_id>/delete/",
+        views.postback_delete,
+        name="affiliate-postback-delete",
+    ),
+    re_path(r"^click/?$", legacy.legacy_redirect, name="legacy-click"),  # Affise
+    re_path(r"^aff_c/?$", legacy.legacy_redirect, name="legacy-aff-c"),  # TUNE / HasOffers
+    re_path(r"^go/?$", legacy.legacy_redirect, name="legacy-go"),
+]

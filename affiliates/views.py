@@ -1,0 +1,446 @@
+"""The affiliate's own pages: dashboard, conversions, links, payouts, settings, sign-up."""
+
+import csv
+from collections.abc import Callable, Iterable
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from rest_framework.authtoken.models import Token
+
+from attribution import outbound, reports
+
+from . import selectors, services
+from .filters import ConversionFilter, StatsFilter
+from .forms import EndpointForm, LinkForm, SignupForm
+from .models import Affiliate
+
+View = Callable[..., HttpResponse]
+
+
+def affiliate_required(view: View) -> View:
+    """Logged in, with an affiliate account that is active (others see their status)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        affiliate = getattr(request.user, "affiliate", None)
+        if affiliate is None:
+            if request.user.is_staff:
+                return redirect("admin:index")
+            return render(request, "affiliates/no_account.html", status=403)
+        if affiliate.status != Affiliate.Status.ACTIVE:
+            return render(request, "affiliates/pending.html", {"affiliate": affiliate}, status=403)
+        timezone.activate(affiliate.time_zone)
+        request.affiliate = affiliate
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return response
+
+
+def _money(value) -> str:
+    return f"{value:.2f}"
+
+
+def _cell(metric: str, value) -> str | int:
+    if value is None:
+        return ""
+    return _money(value) if metric in (*reports.MONEY, "commission") else int(value)
+
+
+def _stats_filter(request: HttpRequest, affiliate: Affiliate, *, default: str) -> StatsFilter:
+    """The filter form, bound to the query with the page's default period filled in."""
+    data = request.GET.copy()
+    data.setdefault("period", default)
+    return StatsFilter(data, campaigns=selectors.campaigns_of(affiliate))
+
+
+def _table_rows(table: reports.Table, keys: list[str]) -> list[list]:
+    rows = []
+    for key in keys:
+        row = table.rows[key]
+        rows.append([table.labels.get(key, key)] + [_cell(m, row[m]) for m in reports.METRICS])
+    return rows
+
+
+HEADER = ["", *reports.COUNTS, *reports.MONEY, "commission"]
+
+
+@affiliate_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Mobile (iOS, Android, SKAN) and web side by side for a period, with breakdowns."""
+    affiliate = request.affiliate
+    stats = _stats_filter(request, affiliate, default="last7")
+    error = ""
+    period = reports.period_for("last7", time_zone=affiliate.time_zone)
+    filters = reports.Filters()
+    if stats.is_valid():
+        data = stats.form.cleaned_data
+        try:
+            period = reports.period_for(
+                data.get("period") or "last7",
+                time_zone=affiliate.time_zone,
+                start=data.get("start"),
+                end=data.get("end"),
+            )
+        except reports.ReportError as exc:
+            error = str(exc)
+        filters = stats.report_filters()
+    else:
+        error = "Please correct the filters."
+    if error:
+        return render(
+            request,
+            "affiliates/dashboard.html",
+            {"affiliate": affiliate, "stats": stats, "error": error, "period": None},
+            status=400,
+        )
+    by = request.GET.get("by", "campaign")
+    if by not in reports.BREAKDOWNS:
+        by = "campaign"
+    ids = [affiliate.pk]
+    summary = reports.summary(
+        affiliate_ids=ids,
+        period=period,
+        filters=filters,
+        currency=affiliate.currency,
+        time_zone=affiliate.time_zone,
+    )
+    days = reports.daily(
+        affiliate_ids=ids,
+        period=period,
+        filters=filters,
+        currency=affiliate.currency,
+        time_zone=affiliate.time_zone,
+    )
+    breakdown = reports.breakdown(
+        by=by,
+        affiliate_ids=ids,
+        period=period,
+        filters=filters,
+        currency=affiliate.currency,
+        time_zone=affiliate.time_zone,
+    )
+    export = request.GET.get("export")
+    stamp = f"{period.start}_{period.end}"
+    if export == "summary":
+        keys = list(summary.rows)
+        rows = _table_rows(summary, keys)
+        totals = summary.totals
+        rows.append(
+            ["Total"]
+            + [int(totals[m]) for m in reports.COUNTS]
+            + [_money(totals[m]) for m in (*reports.MONEY, "commission")]
+        )
+        return csv_response(f"summary_{stamp}.csv", HEADER, rows)
+    if export == "daily":
+        return csv_response(
+            f"daily_{stamp}.csv",
+            [
+                "day",
+                *(f"mobile_{m}" for m in reports.METRICS),
+                *(f"web_{m}" for m in reports.METRICS),
+            ],
+            (
+                [
+                    d["day"],
+                    *(d["mobile"][m] for m in reports.METRICS),
+                    *(d["web"][m] for m in reports.METRICS),
+                ]
+                for d in days
+            ),
+        )
+    if export == "breakdown":
+        return csv_response(
+            f"{by}_{stamp}.csv", [by, *HEADER[1:]], _table_rows(breakdown, sorted(breakdown.rows))
+        )
+    mobile = summary.mobile()
+    return render(
+        request,
+        "affiliates/dashboard.html",
+        {
+            "affiliate": affiliate,
+            "stats": stats,
+            "error": error,
+            "period": period,
+            "summary": summary,
+            "mobile": mobile,
+            "totals": summary.totals,
+            "metrics": reports.METRICS,
+            "money": {*reports.MONEY, "commission"},
+            "columns": [c for c in summary.rows],
+            "days": days,
+            "breakdown": breakdown,
+            "breakdown_keys": sorted(breakdown.rows, key=lambda k: -breakdown.rows[k]["clicks"]),
+            "by": by,
+            "breakdowns": reports.BREAKDOWNS,
+            "query": request.GET.urlencode(),
+        },
+    )
+
+
+@affiliate_required
+def conversions(request: HttpRequest) -> HttpResponse:
+    affiliate = request.affiliate
+    stats = _stats_filter(request, affiliate, default="last30")
+    period = reports.period_for("last30", time_zone=affiliate.time_zone)
+    if stats.is_valid():
+        data = stats.form.cleaned_data
+        try:
+            period = reports.period_for(
+                data.get("period") or "last30",
+                time_zone=affiliate.time_zone,
+                start=data.get("start"),
+                end=data.get("end"),
+            )
+        except reports.ReportError as exc:
+            messages.error(request, str(exc))
+    listed = ConversionFilter(
+        request.GET,
+        queryset=reports.conversions(
+            affiliate_ids=[affiliate.pk], period=period, time_zone=affiliate.time_zone
+        ),
+        campaigns=selectors.campaigns_of(affiliate),
+    )
+    if request.GET.get("export") == "csv":
+        return csv_response(
+            f"conversions_{period.start}_{period.end}.csv",
+            [
+                "id",
+                "occurred_at",
+                "type",
+                "channel",
+                "platform",
+                "campaign",
+                "status",
+                "reason",
+                "revenue",
+                "currency",
+                "country",
+                "method",
+            ],
+            (
+                [
+                    c.pk,
+                    timezone.localtime(c.occurred_at).isoformat(),
+                    c.type,
+                    c.channel,
+                    c.platform,
+                    c.campaign.name if c.campaign else "",
+                    c.status,
+                    c.reason,
+                    c.revenue if c.revenue is not None else "",
+                    c.currency,
+                    c.country,
+                    c.method,
+                ]
+                for c in listed.qs.iterator(chunk_size=2000)
+            ),
+        )
+    page = Paginator(listed.qs, 50).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "affiliates/conversions.html",
+        {
+            "affiliate": affiliate,
+            "stats": stats,
+            "listed": listed,
+            "page": page,
+            "period": period,
+            "query": params.urlencode(),
+        },
+    )
+
+
+@affiliate_required
+def links(request: HttpRequest) -> HttpResponse:
+    affiliate = request.affiliate
+    form = LinkForm(request.POST or None, affiliate=affiliate)
+    if request.method == "POST" and form.is_valid():
+        link = services.link_create(affiliate=affiliate, **form.cleaned_data)
+        messages.success(request, f"Link {link.code} created.")
+        return redirect("affiliate-links")
+    base = request.build_absolute_uri("/c/")
+    return render(
+        request,
+        "affiliates/links.html",
+        {
+            "affiliate": affiliate,
+            "form": form,
+            "links": selectors.links_of(affiliate),
+            "base": base,
+        },
+    )
+
+
+@affiliate_required
+def api_token(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        with transaction.atomic():
+            Token.objects.filter(user=request.user).delete()
+            token = Token.objects.create(user=request.user)
+        messages.success(request, "A new API token was made; the old one no longer works.")
+        return render(request, "affiliates/api_token.html", {"token": token, "shown": True})
+    token = Token.objects.filter(user=request.user).first()
+    return render(request, "affiliates/api_token.html", {"token": token, "shown": False})
+
+
+@affiliate_required
+def payouts(request: HttpRequest) -> HttpResponse:
+    affiliate = request.affiliate
+    listed = selectors.payouts_of(affiliate)
+    if request.GET.get("export") == "csv":
+        return csv_response(
+            "payouts.csv",
+            [
+                "id",
+                "period_start",
+                "period_end",
+                "amount",
+                "currency",
+                "status",
+                "reference",
+                "paid_at",
+            ],
+            (
+                [
+                    p.pk,
+                    p.run.period_start,
+                    p.run.period_end,
+                    p.amount,
+                    p.currency,
+                    p.status,
+                    p.reference,
+                    p.paid_at or "",
+                ]
+                for p in listed
+            ),
+        )
+    return render(
+        request,
+        "affiliates/payouts.html",
+        {"affiliate": affiliate, "payouts": listed, "balance": selectors.balance_of(affiliate)},
+    )
+
+
+@affiliate_required
+def sub_affiliates(request: HttpRequest) -> HttpResponse:
+    affiliate = request.affiliate
+    subs = list(selectors.sub_affiliates_of(affiliate))
+    period = (
+        reports.period_for(request.GET.get("period") or "this_month", time_zone=affiliate.time_zone)
+        if request.GET.get("period") in reports.PRESETS and request.GET.get("period") != "custom"
+        else (reports.period_for("this_month", time_zone=affiliate.time_zone))
+    )
+    active = [s.pk for s in subs if s.status == Affiliate.Status.ACTIVE]
+    totals = (
+        reports.summary(
+            affiliate_ids=active,
+            period=period,
+            filters=reports.Filters(),
+            currency=affiliate.currency,
+            time_zone=affiliate.time_zone,
+            with_commission=False,
+        ).totals
+        if active
+        else None
+    )
+    return render(
+        request,
+        "affiliates/sub_affiliates.html",
+        {
+            "affiliate": affiliate,
+            "subs": subs,
+            "totals": totals,
+            "period": period,
+            "referral": request.build_absolute_uri(f"/signup/?ref={affiliate.referral_code}"),
+        },
+    )
+
+
+@affiliate_required
+def postback_settings(request: HttpRequest) -> HttpResponse:
+    affiliate = request.affiliate
+    form = EndpointForm(request.POST or None, affiliate=affiliate)
+    if request.method == "POST" and form.is_valid():
+        endpoint = form.save(commit=False)
+        endpoint.affiliate = affiliate
+        endpoint.save()
+        messages.success(request, "Postback URL saved.")
+        return redirect("affiliate-postbacks")
+    return render(
+        request,
+        "affiliates/postbacks.html",
+        {
+            "affiliate": affiliate,
+            "form": form,
+            "endpoints": selectors.endpoints_of(affiliate),
+            "deliveries": selectors.deliveries_of(affiliate),
+        },
+    )
+
+
+@affiliate_required
+@require_POST
+def postback_delete(request: HttpRequest, endpoint_id: int) -> HttpResponse:
+    endpoint = get_object_or_404(selectors.endpoints_of(request.affiliate), pk=endpoint_id)
+    endpoint.delete()
+    messages.success(request, "Postback URL removed.")
+    return redirect("affiliate-postbacks")
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    """Anyone may apply; the account waits for a manager's approval."""
+    form = SignupForm(request.POST or None, initial={"ref": request.GET.get("ref", "")})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        affiliate = services.affiliate_apply(
+            username=data["username"],
+            email=data["email"],
+            password=data["password1"],
+            name=data["name"],
+            time_zone=data["time_zone"],
+            currency=data["currency"],
+            referral_code=data.get("ref", ""),
+        )
+        login(request, affiliate.user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("affiliate-dashboard")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@affiliate_required
+@require_POST
+def postback_test(request: HttpRequest, endpoint_id: int) -> HttpResponse:
+    endpoint = get_object_or_404(selectors.endpoints_of(request.affiliate), pk=endpoint_id)
+    outbound.outbound_test(endpoint=endpoint)
+    messages.success(request, "A test postback is on its way; see the delivery log.")
+    return redirect("affiliate-postbacks")
+
+
+@affiliate_required
+@require_POST
+def postback_resend(request: HttpRequest, delivery_id: int) -> HttpResponse:
+    delivery = get_object_or_404(
+        selectors.deliveries_of(request.affiliate, limit=None), pk=delivery_id
+    )
+    outbound.outbound_resend(delivery=delivery)
+    messages.success(request, "The postback will be sent again.")
+    return redirect("affiliate-postbacks")

@@ -1,0 +1,226 @@
+"""The REST API's shapes for stats, conversions and clicks (parse and render only)."""
+
+from datetime import date
+from typing import Any
+
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from . import reports
+from .models import Channel, Click, Conversion
+
+# Periods are local days; beyond these the instants would not fit a datetime in every zone.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+MAX_ID = 2**63 - 1
+
+
+def money() -> serializers.DecimalField:
+    """An amount as a string with two decimals (Decimal, never float)."""
+    return serializers.DecimalField(max_digits=None, decimal_places=2)
+
+
+# --- stats: the query ---------------------------------------------------------------------------
+
+
+@extend_schema_field({"type": "string", "enum": list(reports.PRESETS), "default": "last7"})
+class PresetField(serializers.CharField):
+    """Checked by ``reports.period_for``, so a wrong one gets the report's own message."""
+
+
+@extend_schema_field({"type": "string", "enum": list(reports.BREAKDOWNS), "default": "campaign"})
+class BreakdownField(serializers.CharField):
+    """Checked by ``reports.breakdown``."""
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    period = PresetField(required=False, default="last7")
+    start = serializers.DateField(
+        required=False, help_text="First day of a custom period (the viewer's local day)."
+    )
+    end = serializers.DateField(required=False, help_text="Last day of a custom period.")
+    campaign = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    country = serializers.CharField(
+        required=False,
+        validators=[RegexValidator(r"^[A-Za-z]{2}\Z", "A two-letter country code.")],
+    )
+    platform = serializers.ChoiceField(choices=list(reports.COLUMNS), required=False)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    affiliate = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Managers: one affiliate's figures, in its currency and time zone (without "
+        "it: the whole program in the base currency and UTC). Affiliates: their own id only.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        for name in ("start", "end"):
+            if name in attrs and not FIRST_DAY <= attrs[name] <= LAST_DAY:
+                raise serializers.ValidationError({name: f"A day from {FIRST_DAY} to {LAST_DAY}."})
+        return attrs
+
+    def filters(self) -> reports.Filters:
+        data = self.validated_data
+        return reports.Filters(
+            campaign_id=data.get("campaign"),
+            country=data.get("country", "").upper(),
+            platform=data.get("platform", ""),
+            channel=data.get("channel", ""),
+        )
+
+
+class BreakdownQuerySerializer(StatsQuerySerializer):
+    by = BreakdownField(required=False, default="campaign")
+
+
+# --- stats: the answer --------------------------------------------------------------------------
+
+
+class MetricsSerializer(serializers.Serializer):
+    clicks = serializers.IntegerField()
+    unique_clicks = serializers.IntegerField()
+    installs = serializers.IntegerField()
+    registrations = serializers.IntegerField()
+    ftds = serializers.IntegerField(help_text="First-time deposits")
+    deposits = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    deposit_amount = money()
+    revenue = money()
+    commission = money()
+
+
+class ColumnsSerializer(serializers.Serializer):
+    ios = MetricsSerializer()
+    android = MetricsSerializer()
+    skan = MetricsSerializer(help_text="SKAdNetwork: Apple's aggregated iOS installs.")
+    web = MetricsSerializer()
+    revshare = MetricsSerializer(
+        required=False,
+        help_text="Only when the period has monthly RevShare: its commission, not per platform.",
+    )
+
+
+class PeriodSerializer(serializers.Serializer):
+    preset = serializers.ChoiceField(choices=list(reports.PRESETS.items()))
+    label = serializers.CharField()
+    start = serializers.DateField()
+    end = serializers.DateField(help_text="Inclusive.")
+
+
+class DaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    mobile = MetricsSerializer()
+    web = MetricsSerializer()
+
+
+class StatsSerializer(serializers.Serializer):
+    """Mobile (iOS, Android, SKAN) beside web: ``reports.summary`` and ``reports.daily``."""
+
+    period = PeriodSerializer()
+    currency = serializers.CharField(help_text="Money is in this currency.")
+    time_zone = serializers.CharField(help_text="Days are local days of this time zone.")
+    columns = ColumnsSerializer()
+    mobile = MetricsSerializer(help_text="iOS + Android + SKAN")
+    totals = MetricsSerializer()
+    daily = DaySerializer(many=True)
+
+
+class BreakdownMetricsSerializer(MetricsSerializer):
+    unique_clicks = serializers.IntegerField(
+        allow_null=True, help_text="Not kept per sub id value: null in sub id breakdowns."
+    )
+
+
+class BreakdownRowSerializer(BreakdownMetricsSerializer):
+    key = serializers.CharField(
+        allow_blank=True,
+        help_text='Campaign id, country, platform or sub id value; "" for none (the row of what '
+        "no value accounts for).",
+    )
+    label = serializers.CharField()
+
+
+class BreakdownSerializer(serializers.Serializer):
+    """``reports.breakdown``: the period's figures by campaign, country, platform or sub id."""
+
+    period = PeriodSerializer()
+    currency = serializers.CharField()
+    time_zone = serializers.CharField()
+    by = serializers.ChoiceField(choices=list(reports.BREAKDOWNS))
+    rows = BreakdownRowSerializer(many=True)
+    totals = BreakdownMetricsSerializer()
+
+
+def period_data(period: reports.Period) -> dict[str, Any]:
+    return {
+        "preset": period.preset,
+        "label": reports.PRESETS[period.preset],
+        "start": period.start,
+        "end": period.end,
+    }
+
+
+# --- conversions and clicks ---------------------------------------------------------------------
+
+
+class CampaignRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ConversionSerializer(serializers.ModelSerializer):
+    campaign = CampaignRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Conversion
+        fields = [
+            "id",
+            "affiliate",
+            "type",
+            "channel",
+            "platform",
+            "campaign",
+            "occurred_at",
+            "status",
+            "reason",
+            "revenue",
+            "currency",
+            "country",
+            "method",
+        ]
+        read_only_fields = fields
+
+
+class ClickSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Click
+        fields = [
+            "click_id",
+            "created_at",
+            "affiliate",
+            "link",
+            "campaign",
+            "platform",
+            "country",
+            "sub1",
+            "sub2",
+            "sub3",
+            "sub4",
+            "sub5",
+        ]
+        read_only_fields = fields
+
+
+class ManagerClickSerializer(ClickSerializer):
+    """What managers see of a click: also the visitor's address and browser."""
+
+    # Not read-only, so that the schema marks them optional: affiliates never get them.
+    ip = serializers.IPAddressField(
+        required=False, allow_null=True, help_text="Managers only (privacy)."
+    )
+    user_agent = serializers.CharField(required=False, help_text="Managers only (privacy).")
+
+    class Meta(ClickSerializer.Meta):
+        fields = [*ClickSerializer.Meta.fields, "ip", "user_agent"]
+        read_only_fields = ClickSerializer.Meta.fields

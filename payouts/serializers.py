@@ -1,0 +1,128 @@
+"""The REST API's shapes for payouts and commission plans (parse and render only)."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from affiliates.serializers import CURRENCY, model_clean
+from attribution.models import Channel
+
+from .models import CommissionPlan, CpaRule, Payout, PlanVersion, Tier
+
+
+class PayoutSerializer(serializers.ModelSerializer):
+    period_start = serializers.DateField(source="run.period_start", read_only=True)
+    period_end = serializers.DateField(source="run.period_end", read_only=True)
+    statement_url = serializers.SerializerMethodField(help_text="The printable statement.")
+
+    class Meta:
+        model = Payout
+        fields = [
+            "id",
+            "affiliate",
+            "amount",
+            "currency",
+            "status",
+            "reference",
+            "period_start",
+            "period_end",
+            "paid_at",
+            "created_at",
+            "statement_url",
+        ]
+        read_only_fields = fields
+
+    def get_statement_url(self, payout: Payout) -> str:
+        url = reverse("payout-statement", args=[payout.pk])
+        return self.context["request"].build_absolute_uri(url)
+
+
+# --- commission plans (managers) ----------------------------------------------------------------
+
+
+class CpaRuleSerializer(serializers.ModelSerializer):
+    platform = serializers.ChoiceField(
+        choices=[("", "Any"), ("ios", "iOS"), ("android", "Android"), ("web", "Web")],
+        required=False,
+    )
+    channel = serializers.ChoiceField(choices=[("", "Any"), *Channel.choices], required=False)
+
+    class Meta:
+        model = CpaRule
+        fields = ["conversion_type", "amount", "min_amount", "countries", "platform", "channel"]
+
+
+class TierSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tier
+        fields = ["from_ftds", "cpa_amount", "revshare_percent"]
+
+
+class PlanVersionSerializer(serializers.ModelSerializer):
+    cpa_rules = CpaRuleSerializer(many=True, required=False)
+    tiers = TierSerializer(many=True, required=False)
+    subaffiliate_percents = serializers.ListField(
+        child=serializers.DecimalField(
+            max_digits=7, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100)
+        ),
+        required=False,
+        help_text="Percent of a sub-affiliate's commission per level up: the parent, the "
+        "grandparent...",
+    )
+
+    class Meta:
+        model = PlanVersion
+        fields = [
+            "id",
+            "plan",
+            "valid_from",
+            "revshare_percent",
+            "admin_fee_percent",
+            "tier_mode",
+            "baseline_ftds",
+            "subaffiliate_percents",
+            "cpa_rules",
+            "tiers",
+        ]
+        read_only_fields = ["plan"]
+
+    def validate_subaffiliate_percents(self, percents: list[Decimal]) -> list[str]:
+        # Kept as strings in JSON: the ledger reads them back with Decimal(str(p)).
+        return [str(p) for p in percents]
+
+    def validate_tiers(self, tiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        starts = [t["from_ftds"] for t in tiers]
+        if len(starts) != len(set(starts)):
+            raise serializers.ValidationError("Two tiers start at the same FTD.")
+        return tiers
+
+    def validate_valid_from(self, valid_from: Any) -> Any:
+        plan = self.context.get("plan")
+        if plan is not None and plan.versions.filter(valid_from=valid_from).exists():
+            raise serializers.ValidationError("The plan already has a version from then.")
+        return valid_from
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        fields = {k: v for k, v in attrs.items() if k not in ("cpa_rules", "tiers")}
+        model_clean(PlanVersion(**fields))
+        return attrs
+
+
+class CommissionPlanSerializer(serializers.ModelSerializer):
+    currency = serializers.CharField(max_length=3, validators=[CURRENCY], required=False)
+    versions = PlanVersionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = CommissionPlan
+        fields = [
+            "id",
+            "name",
+            "currency",
+            "hold_days",
+            "negative_carryover",
+            "created_at",
+            "versions",
+        ]
+        read_only_fields = ["created_at"]

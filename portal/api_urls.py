@@ -1,0 +1,27 @@
+"""The REST API's routes (/api/v1/): the apps' viewsets on one router, and the reports."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from affiliates.api import AffiliateViewSet, CampaignViewSet, TokenObtainView, TrackingLinkViewSet
+from attribution.api import ClickViewSet, ConversionViewSet, StatsBreakdownView, StatsView
+from payouts.api import CommissionPlanViewSet, PayoutViewSet
+
+router = DefaultRouter()
+router.include_format_suffixes = False  # JSON only; ids may then be anything up to a slash
+# Affiliates (their own rows) and managers (all rows).
+router.register("links", TrackingLinkViewSet, basename="link")
+router.register("conversions", ConversionViewSet, basename="conversion")
+router.register("clicks", ClickViewSet, basename="click")
+router.register("payouts", PayoutViewSet, basename="payout")
+# Managers only.
+router.register("affiliates", AffiliateViewSet, basename="affiliate")
+router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("plans", CommissionPlanViewSet, basename="plan")
+
+urlpatterns = [
+    path("auth/token/", TokenObtainView.as_view(), name="api-token"),
+    path("stats/", StatsView.as_view(), name="api-stats"),
+    path("stats/breakdown/", StatsBreakdownView.as_view(), name="api-stats-breakdown"),
+    path("", include(router.urls)),
+]
