@@ -1,0 +1,80 @@
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+from django.core.cache import cache
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from affiliates.models import Affiliate
+from attribution import rollup
+from payouts.models import Payout, PayoutRun
+from tests.attribution.test_crediting import af_install, click
+from tests.factories import AffiliateFactory, TrackingLinkFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # The personas' passwords are hashed as they are made: PBKDF2 would be most of the runtime.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    # The token endpoint's throttle counts in the cache, which outlives a test.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api() -> Callable[..., APIClient]:
+    """A client signed in with ``user``'s API token (or anonymous without one)."""
+
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def dave(db) -> Affiliate:
+    """An affiliate whose application is still pending."""
+    return AffiliateFactory(
+        user=UserFactory(username="dave"), name="Dave Pending", status=Affiliate.Status.PENDING
+    )
+
+
+T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def world(client, alice, bob, charlie, campaign, appsflyer) -> SimpleNamespace:
+    """Alice has a link, a click, an install and a payout; bob and charlie a link each."""
+    made = click(client, alice, campaign, at=T0, sub1="alice-sub")
+    install = af_install(client, appsflyer, at=T0 + timedelta(hours=1), click_id=made.click_id)
+    rollup.clicks_fill(settle=timedelta(0))
+    run = PayoutRun.objects.create(
+        period_start=date(2026, 10, 1), period_end=date(2026, 10, 31), status="paid"
+    )
+    payout = Payout.objects.create(
+        run=run, affiliate=alice, amount=Decimal("120.00"), currency="EUR", reference="ALICE-REF"
+    )
+    TrackingLinkFactory(affiliate=bob, campaign=campaign, name="bob's link")
+    TrackingLinkFactory(affiliate=charlie, campaign=campaign, name="charlie's link")
+    return SimpleNamespace(
+        alice=alice,
+        campaign=campaign,
+        link=made.link,
+        click=made,
+        conversion=install,
+        payout=payout,
+        # Strings that only alice's rows contain: none may appear in another's answer.
+        secrets=[made.link.code, made.click_id, "alice-sub", "ALICE-REF"],
+    )
