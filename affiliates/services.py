@@ -29,7 +29,9 @@ def audit_record(
 def affiliates_set_status(*, affiliates: QuerySet[Affiliate], status: str, actor: Actor) -> int:
     """Move affiliates to ``status``, one audit row each; returns how many changed."""
     with transaction.atomic():
-        changing = list(affiliates.exclude(status=status).select_for_update().order_by("pk"))
+        changing = list(
+            affiliates.exclude(status=status).select_for_update(of=("self",)).order_by("pk")
+        )
         for affiliate in changing:
             old = affiliate.status
             affiliate.status = status

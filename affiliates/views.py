@@ -38,9 +38,14 @@ def affiliate_required(view: View) -> View:
             return render(request, "affiliates/no_account.html", status=403)
         if affiliate.status != Affiliate.Status.ACTIVE:
             return render(request, "affiliates/pending.html", {"affiliate": affiliate}, status=403)
-        timezone.activate(affiliate.time_zone)
         request.affiliate = affiliate
-        return view(request, *args, **kwargs)
+        # Pages render in the affiliate's zone; deactivate after, or the thread (reused by the
+        # next request, maybe another user's) would keep it.
+        timezone.activate(affiliate.time_zone)
+        try:
+            return view(request, *args, **kwargs)
+        finally:
+            timezone.deactivate()
 
     return wrapper
 

@@ -99,6 +99,8 @@ class PlanVersionSerializer(serializers.ModelSerializer):
         return tiers
 
     def validate_valid_from(self, valid_from: Any) -> Any:
+        if not 2000 <= valid_from.year <= 2100:
+            raise serializers.ValidationError("A version starts between 2000 and 2100.")
         plan = self.context.get("plan")
         if plan is not None and plan.versions.filter(valid_from=valid_from).exists():
             raise serializers.ValidationError("The plan already has a version from then.")
