@@ -13,6 +13,17 @@ Typical use (see ``bench/clicks.py``)::
         )
     print(result.summary(), result.cpu_summary(), result.rps, result.p95_ms)
 
+Requests that must differ (a unique transaction id each, so every one is a new row) come from a
+``path_factory(client_index, n) -> path`` instead of a fixed list: each client process calls it
+with its own index and its own request counter ``n`` (0, 1, 2, ...), so ``(client_index, n)`` is
+unique within one ``run_load`` call; put a per-call tag in the factory to keep paths unique
+across calls::
+
+    def factory(client: int, n: int) -> str:
+        return f"/postbacks/s2s/{token}/?event=ftd&txid={tag}-{client}-{n}"
+
+    run_load(server.port, [], path_factory=factory, expect_status=200, ...)
+
 A benchmark script needs no ``if __name__ == "__main__"`` guard for the load clients (they are
 forked on Linux), but should have one anyway.
 
@@ -56,6 +67,18 @@ BENCH_DB = "portal_bench"
 SETTINGS_MODULE = "bench.settings"
 
 _T0 = time.monotonic()
+
+
+def stop_on_signals() -> None:
+    """Make SIGTERM (and SIGINT, even when inherited as ignored, as in a background job of a
+    non-interactive shell) raise KeyboardInterrupt in the main thread, so that a benchmark's
+    cleanup (server, worker, queue) runs however it is told to stop."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
 
 
 def log(message: str) -> None:
@@ -233,6 +256,85 @@ def db_cpu_seconds(dbname: str = BENCH_DB) -> float:
     return pids_cpu(db_backend_pids(dbname))
 
 
+def postgres_server_cpu_seconds() -> float:
+    """CPU seconds of the whole local PostgreSQL server so far: every live ``postgres`` process
+    (backends of every database, WAL writer, checkpointer, ...) plus what its exited processes
+    used (the kernel adds a reaped child's CPU to its parent's cutime/cstime). Unlike
+    ``db_cpu_seconds`` it sees short-lived sessions, e.g. one connection per Celery task."""
+    total = 0.0
+    for pid in pids_named("postgres"):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += sum(int(x) for x in fields[11:15]) / _CLK_TCK  # utime stime cutime cstime
+    return total
+
+
+def postgres_cpu_seconds(dbname: str = BENCH_DB) -> float:
+    """``postgres_server_cpu_seconds`` less what the live backends of other databases used: the
+    server's CPU on behalf of ``dbname`` (and the shared WAL writer, checkpointer, ...), when
+    other people's databases share the server. A backend of another database that ends between
+    two readings still counts for its last moments."""
+    with pg_connect("postgres") as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname IS NOT NULL AND datname <> %s "
+            "AND pid <> pg_backend_pid()",
+            [dbname],
+        ).fetchall()
+    return postgres_server_cpu_seconds() - pids_cpu([pid for (pid,) in rows])
+
+
+def db_sessions(dbname: str = BENCH_DB) -> int:
+    """Sessions (connections) established to ``dbname`` since the statistics were reset."""
+    # Asked from the "postgres" database, so that asking opens no session to ``dbname``.
+    value = query_scalar(
+        "SELECT sessions FROM pg_stat_database WHERE datname = %s", [dbname], dbname="postgres"
+    )
+    return int(value or 0)
+
+
+def db_transactions() -> dict[str, int]:
+    """Transactions committed or rolled back so far, per database of the local server: the
+    delta over a phase shows whether other databases (other people's work) were busy too."""
+    with pg_connect("postgres") as conn:
+        rows = conn.execute(
+            "SELECT datname, xact_commit + xact_rollback FROM pg_stat_database "
+            "WHERE datname IS NOT NULL"
+        ).fetchall()
+    return {name: int(count) for name, count in rows}
+
+
+def other_db_activity(before: Mapping[str, int], mine: str = BENCH_DB) -> dict[str, int]:
+    """Transactions other databases than ``mine`` ran since ``before`` (db_transactions())."""
+    after = db_transactions()
+    busy = {name: after[name] - before.get(name, 0) for name in after if name != mine}
+    return {name: n for name, n in busy.items() if n > 50}  # ignore monitoring noise
+
+
+def pids_named(name: str) -> list[int]:
+    """Pids of the processes whose command name (``/proc/<pid>/comm``) is ``name``."""
+    found = []
+    try:
+        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return found
+    for pid in entries:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == name:
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def named_cpu_seconds(name: str) -> float:
+    """CPU seconds used so far by the processes named ``name`` (e.g. "redis-server")."""
+    return pids_cpu(pids_named(name))
+
+
 class Server:
     """gunicorn serving the portal's WSGI app with ``bench.settings``; a context manager.
 
@@ -353,6 +455,182 @@ class Server:
             self._log.close()
 
 
+# --- Celery (Redis broker) --------------------------------------------------------------------
+
+CELERY = str(VENV_BIN / "celery")
+BENCH_BROKER_URL = "redis://127.0.0.1:6379/0"
+CELERY_QUEUE = "celery"  # the default queue the portal's tasks go to
+
+
+def celery_purge(env: Mapping[str, str], *, timeout: float = 60) -> int:
+    """``celery -A portal purge -f`` with ``env`` (its broker): how many messages it dropped."""
+    proc = subprocess.run(
+        [CELERY, "-A", "portal", "purge", "-f"],
+        cwd=REPO_ROOT,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"celery purge exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    words = proc.stdout.split()
+    # "Purged 1234 messages from 1 known task queue." or "No messages purged from 1 queue."
+    return int(words[1]) if len(words) > 1 and words[0] == "Purged" else 0
+
+
+def redis_queue_length(broker_url: str = BENCH_BROKER_URL, queue: str = CELERY_QUEUE) -> int:
+    """Messages waiting in a Celery queue on a Redis broker (kombu keeps one list per priority
+    step: ``<queue>`` and ``<queue>\\x06\\x16<n>``)."""
+    import redis  # the portal's own dependency (Celery's Redis transport)
+
+    client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        keys = [queue.encode()] + [k for k in client.scan_iter(match=f"{queue}\x06\x16*")]
+        return sum(client.llen(k) for k in keys if client.type(k) == b"list")
+    finally:
+        client.close()
+
+
+def redis_consumers(broker_url: str = BENCH_BROKER_URL) -> list[str]:
+    """Other clients that look like Celery workers on the broker's Redis database: blocked in
+    (or last seen in) BRPOP, or subscribed (a worker's control channel). A worker of someone else
+    on the same queue would take the benchmark's tasks (and run them against its own database),
+    and the benchmark's purge would drop that worker's tasks; check before running."""
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        db = int(client.connection_pool.connection_kwargs.get("db", 0))
+        me = client.client_id()
+        found = []
+        for c in client.client_list():
+            if int(c.get("db", -1)) != db or int(c.get("id", -1)) == me:
+                continue
+            cmd = str(c.get("cmd", ""))
+            blocked = cmd in ("brpop", "blpop") or "b" in str(c.get("flags", ""))
+            if blocked or int(c.get("sub", 0)) or int(c.get("psub", 0)):
+                found.append(f"{c.get('addr')} (cmd={cmd}, idle {c.get('idle')}s)")
+        return found
+    finally:
+        client.close()
+
+
+def redis_unacked(broker_url: str = BENCH_BROKER_URL) -> int:
+    """Messages a worker has taken but not yet acknowledged (kombu's ``unacked`` hash)."""
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        return int(client.hlen("unacked"))
+    finally:
+        client.close()
+
+
+def redis_clear_unacked(broker_url: str = BENCH_BROKER_URL) -> int:
+    """Drop kombu's record of taken-but-unacknowledged messages; only while no worker runs on
+    this broker. A worker that died holding messages leaves them there, and kombu would put
+    them back in the queue an hour later, in the middle of some other run. Returns how many."""
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        stale = int(client.hlen("unacked"))
+        client.delete("unacked", "unacked_index", "unacked_mutex")
+        return stale
+    finally:
+        client.close()
+
+
+class CeleryWorker:
+    """``celery -A portal worker`` in its own session; a context manager that stops its whole
+    process group (warm shutdown with SIGTERM, then SIGKILL) on exit, exception or Ctrl-C."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        concurrency: int = 2,
+        loglevel: str = "WARNING",
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.env = dict(env)
+        self.cmd = [
+            CELERY,
+            "-A",
+            "portal",
+            "worker",
+            f"--concurrency={concurrency}",
+            f"--loglevel={loglevel}",
+            *extra_args,
+        ]
+        self.proc: subprocess.Popen | None = None
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the worker
+            mode="w+", prefix="bench-celery-", suffix=".log"
+        )
+
+    def start(self) -> CeleryWorker:
+        log("starting celery worker: celery " + " ".join(self.cmd[1:]))
+        self.proc = subprocess.Popen(
+            self.cmd,
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def cpu_seconds(self) -> float:
+        """CPU used so far by the worker's main process and its pool (its process group)."""
+        return process_group_cpu(self.proc.pid) if self.proc is not None else 0.0
+
+    def stop(self, timeout: float = 20) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        # The group's members now (main process and pool), to end any the main one leaves behind.
+        members = [pid for pid, group, _ in _proc_stats() if group == proc.pid]
+        if proc.poll() is None:
+            log(f"stopping celery worker (pid {proc.pid})")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                log("celery worker did not stop in time: SIGKILL to its process group")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        # A pool child left behind (its parent gone) would keep consuming: end it, by its pid.
+        for pid, group, _ in _proc_stats():
+            if pid in members and group == proc.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def log_tail(self, chars: int = 4000) -> str:
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read()[-chars:]
+
+    def __enter__(self) -> CeleryWorker:
+        try:
+            return self.start()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.stop()
+        finally:
+            self._log.close()
+
+
 # --- Load generator ---------------------------------------------------------------------------
 
 
@@ -449,9 +727,12 @@ def _client(
     ready,
     go,
     results,
+    path_factory: Callable[[int, int], str] | None = None,
 ) -> None:
-    """One load-generating process: GET ``paths`` round-robin until the deadline."""
+    """One load-generating process: GET ``paths`` round-robin (or ``path_factory(index, n)``
+    for its n-th request) until the deadline."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # and terminates us with SIGTERM if need be
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
@@ -459,6 +740,7 @@ def _client(
     samples: list[str] = []
     n_paths = len(paths)
     i = index  # clients start at different paths
+    n = 0  # this client's request counter, for path_factory
     ready.put(index)
     if not go.wait(timeout=90):
         return  # the parent gave up (or died): no load without a measurement
@@ -469,8 +751,12 @@ def _client(
         t0 = time.perf_counter()
         if t0 >= deadline:
             break
-        path = paths[i % n_paths]
-        i += 1
+        if path_factory is not None:
+            path = path_factory(index, n)
+            n += 1
+        else:
+            path = paths[i % n_paths]
+            i += 1
         try:
             # Keep-alive: http.client reuses the connection, and reconnects by itself when the
             # server closed it (as gunicorn's sync workers do after each response).
@@ -531,15 +817,21 @@ def run_load(
     timeout: float = 10,
     label: str = "",
     cpu_probes: Mapping[str, Callable[[], float]] | None = None,
+    path_factory: Callable[[int, int], str] | None = None,
 ) -> LoadResult:
     """Hit ``paths`` (round-robin) from ``clients`` processes for ``seconds``; redirects are not
     followed. A response with another status than ``expect_status``, or a failed request, is an
     error. Latency percentiles cover the successful requests. ``cpu_probes`` name callables
     returning cumulative CPU seconds (``Server.cpu_seconds``, ``db_cpu_seconds``), read before
     and after the run.
+
+    ``path_factory(client_index, n)``, if given, replaces ``paths``: each client asks it for the
+    path of its n-th request (n counts from 0 in every client), so every request can be unique.
+    It runs in the forked client processes (with the spawn start method it must be picklable,
+    e.g. a module-level function or a ``functools.partial`` of one).
     """
-    if not paths:
-        raise ValueError("run_load needs at least one path")
+    if not paths and path_factory is None:
+        raise ValueError("run_load needs at least one path, or a path_factory")
     # fork: the clients need nothing from a re-imported __main__, so a benchmark script works
     # without an `if __name__ == "__main__"` guard (spawn elsewhere, which needs one).
     probes = dict(cpu_probes or {})
@@ -560,6 +852,7 @@ def run_load(
                 ready,
                 go,
                 results,
+                path_factory,
             ),
             daemon=True,
         )
@@ -600,7 +893,8 @@ def run_load(
     for part in parts:
         statuses.update(part["statuses"])
     return LoadResult(
-        label=label or ", ".join(paths[:2]) + (" ..." if len(paths) > 2 else ""),
+        label=label
+        or (", ".join(paths[:2]) + (" ..." if len(paths) > 2 else "") if paths else "path_factory"),
         seconds=max(part["wall"] for part in parts),
         clients=clients,
         ok=sum(part["ok"] for part in parts),
