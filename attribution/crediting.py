@@ -201,6 +201,10 @@ def _decide_by_click(event: PostbackEvent, click: Click, method: str) -> Decisio
 
 
 def _decide(event: PostbackEvent, app: App | None, brand_id: int | None) -> Decision:
+    if event.occurred_at is None:
+        # A sender that gives no time (the operator's backend often does not): it happened
+        # when it reached us.
+        event.occurred_at = event.postback.received_at
     click = _click_by_id(event.click_id)
     if click is not None:
         return _decide_by_click(event, click, Method.CLICK_ID)

@@ -112,6 +112,11 @@ def outbound_decided(*, conversion: Conversion, old_status: str | None) -> None:
         event = Event.REVERSED
     else:
         return
+    # Most affiliates have no postback URL: no task for them.
+    if not OutboundEndpoint.objects.filter(
+        affiliate_id=conversion.affiliate_id, is_active=True
+    ).exists():
+        return
     pk = conversion.pk
     transaction.on_commit(lambda: dispatch_outbound.delay(pk, event))
 

@@ -129,6 +129,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
+# Celery's Django fixup closes the database connection around every task unless told to reuse
+# it: a new PostgreSQL session per postback cost more than the attribution itself.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # A publish to a broker that is down must not hold the sender's request: fail fast, the row is
 # durable and the sweep re-queues it.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from django.utils import timezone
 
 from affiliates.models import AuditEvent, Campaign
 from attribution import crediting, processing
@@ -483,3 +484,16 @@ def test_an_event_that_arrived_before_its_install_is_credited_once_the_install_l
     af_install(client, appsflyer, at=T0 + timedelta(hours=1), click_id=made.click_id)
     early.refresh_from_db()
     assert (early.affiliate, early.method, early.status) == (alice, "install_chain", "approved")
+
+
+def test_operator_events_without_a_time_still_chain_to_the_player(client, alice, campaign, s2s):
+    made = click(client, alice, campaign, at=T0)
+    Click.objects.filter(pk=made.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    registration = postback(
+        client, s2s, click_id=made.click_id, event="reg", txid="r9", player_id="p9"
+    )
+    deposit = postback(
+        client, s2s, event="ftd", txid="d9", player_id="p9", amount="30.00", currency="EUR"
+    )
+    assert registration.affiliate == alice
+    assert (deposit.affiliate, deposit.method) == (alice, "install_chain")
