@@ -734,6 +734,7 @@ class _Generator:
             if money:
                 body["event_data"] = {
                     "transaction_id": f"BR-{self._number():05d}",
+                    # Branch sends a JSON number: the adapter must make an exact Decimal of it.
                     "revenue": float(revenue),
                     "currency": currency,
                 }
