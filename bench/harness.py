@@ -50,6 +50,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
+from typing import IO
 
 import psycopg
 from psycopg import sql
@@ -335,7 +336,31 @@ def named_cpu_seconds(name: str) -> float:
     return pids_cpu(pids_named(name))
 
 
-class Server:
+class _LoggedProcess:
+    """A subprocess with its output in a temporary file; a context manager that always stops it."""
+
+    _log: IO[str]  # subclasses set it, and define start() and stop()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read()[-chars:]
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.stop()
+        finally:
+            self._log.close()
+
+
+class Server(_LoggedProcess):
     """gunicorn serving the portal's WSGI app with ``bench.settings``; a context manager.
 
     Sync workers. gunicorn's sync worker closes the connection after every response (it forces
@@ -436,24 +461,6 @@ class Server:
         """CPU used so far by the arbiter and its workers (its process group); 0 if stopped."""
         return process_group_cpu(self.proc.pid) if self.proc is not None else 0.0
 
-    def log_tail(self, chars: int = 4000) -> str:
-        self._log.flush()
-        self._log.seek(0)
-        return self._log.read()[-chars:]
-
-    def __enter__(self) -> Server:
-        try:
-            return self.start()
-        except BaseException:
-            self.__exit__()
-            raise
-
-    def __exit__(self, *exc_info: object) -> None:
-        try:
-            self.stop()
-        finally:
-            self._log.close()
-
 
 # --- Celery (Redis broker) --------------------------------------------------------------------
 
@@ -543,7 +550,7 @@ def redis_clear_unacked(broker_url: str = BENCH_BROKER_URL) -> int:
         client.close()
 
 
-class CeleryWorker:
+class CeleryWorker(_LoggedProcess):
     """``celery -A portal worker`` in its own session; a context manager that stops its whole
     process group (warm shutdown with SIGTERM, then SIGKILL) on exit, exception or Ctrl-C."""
 
@@ -611,24 +618,6 @@ class CeleryWorker:
             if pid in members and group == proc.pid:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-
-    def log_tail(self, chars: int = 4000) -> str:
-        self._log.flush()
-        self._log.seek(0)
-        return self._log.read()[-chars:]
-
-    def __enter__(self) -> CeleryWorker:
-        try:
-            return self.start()
-        except BaseException:
-            self.__exit__()
-            raise
-
-    def __exit__(self, *exc_info: object) -> None:
-        try:
-            self.stop()
-        finally:
-            self._log.close()
 
 
 # --- Load generator ---------------------------------------------------------------------------
