@@ -169,19 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     global BROKER_URL  # one broker for the whole run, chosen on the command line
     BROKER_URL = args.broker_url
-    others = harness.redis_consumers(BROKER_URL)
-    if others:
-        log(
-            f"another Celery worker consumes from {BROKER_URL}: {', '.join(others[:4])}. It would "
-            "take this benchmark's tasks and the purge would drop its own; not running (wait for "
-            "it to finish, or pass --broker-url with another Redis database)"
-        )
+    if not harness.broker_preflight(BROKER_URL):
         return 2
-    idle = harness.host_cpu_busy(1.0)
-    if idle is not None:
-        log(f"host CPU {idle:.0f}% busy before the benchmark ({os.cpu_count()} cores)")
-        if idle > 15:
-            log("  warning: something else is using the CPU; figures will be lower and noisier")
     env = harness.prepare_database(CELERY_BROKER_URL=BROKER_URL)
     try:
         return run(args, env)

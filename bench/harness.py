@@ -913,3 +913,21 @@ def pool_results(label: str, results: Sequence[LoadResult]) -> LoadResult:
             else None
         ),
     )
+
+
+def broker_preflight(broker_url: str) -> bool:
+    """Refuse to share the broker with another worker; say how busy the host is. False: stop."""
+    others = redis_consumers(broker_url)
+    if others:
+        log(
+            f"another Celery worker consumes from {broker_url}: {', '.join(others[:4])}. It would "
+            "take this benchmark's tasks and the purge would drop its own; not running (wait for "
+            "it to finish, or pass --broker-url with another Redis database)"
+        )
+        return False
+    busy = host_cpu_busy(1.0)
+    if busy is not None:
+        log(f"host CPU {busy:.0f}% busy before the benchmark ({os.cpu_count()} cores)")
+        if busy > 15:
+            log("  warning: something else is using the CPU; figures will be lower and noisier")
+    return True
