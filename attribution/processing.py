@@ -165,6 +165,15 @@ def postback_process(*, postback_id: int) -> str:
     return row.status
 
 
+def postbacks_process(*, postback_ids: list[int]) -> dict[str, int]:
+    """Process a batch of inbox rows; returns how many ended in each status."""
+    counts: dict[str, int] = {}
+    for postback_id in postback_ids:
+        status = postback_process(postback_id=postback_id)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
 def postbacks_waiting(*, older_than: timedelta, limit: int) -> list[int]:
     """Ids of rows still ``received`` after ``older_than``: lost to a broker outage, or slow."""
     cutoff = timezone.now() - older_than

@@ -25,6 +25,31 @@ def process_postback(postback_id: int) -> str:
     return processing.postback_process(postback_id=postback_id)
 
 
+@shared_task(
+    name="attribution.process_postbacks",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    max_retries=8,
+)
+def process_postbacks(postback_ids: list[int]) -> dict[str, int]:
+    """Normalise and attribute a batch of inbox rows (ingestion hands them over in batches).
+
+    Idempotent like ``process_postback``: rows already handled are skipped, so a redelivered or
+    re-swept batch changes nothing twice.
+    """
+    return processing.postbacks_process(postback_ids=postback_ids)
+
+
+def enqueue_batches(postback_ids: list[int]) -> None:
+    """Publish ``process_postbacks`` for ``postback_ids``, at most POSTBACK_BATCH ids a task."""
+    size = max(1, settings.POSTBACK_BATCH)
+    for start in range(0, len(postback_ids), size):
+        process_postbacks.delay(postback_ids[start : start + size])
+
+
 @shared_task(name="attribution.sweep_postbacks", ignore_result=True)
 def sweep_postbacks() -> int:
     """Re-queue inbox rows still waiting after the grace period (a broker outage, a lost task)."""
@@ -32,8 +57,7 @@ def sweep_postbacks() -> int:
         older_than=timedelta(seconds=settings.POSTBACK_SWEEP_GRACE_SECONDS),
         limit=settings.POSTBACK_SWEEP_BATCH,
     )
-    for postback_id in ids:
-        process_postback.delay(postback_id)
+    enqueue_batches(ids)
     if ids:
         logger.info("sweep re-queued %s waiting postbacks", len(ids))
     return len(ids)

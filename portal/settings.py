@@ -142,6 +142,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 POSTBACK_SWEEP_GRACE_SECONDS = env.int("POSTBACK_SWEEP_GRACE_SECONDS", default=120)
 POSTBACK_SWEEP_BATCH = env.int("POSTBACK_SWEEP_BATCH", default=5000)
+# Inbox rows one attribution task takes at a time (the sweep and ingestion publish batches).
+POSTBACK_BATCH = env.int("POSTBACK_BATCH", default=200)
 CELERY_BEAT_SCHEDULE = {
     "sweep-postbacks": {"task": "attribution.sweep_postbacks", "schedule": 60.0},
     "fill-click-rollups": {"task": "attribution.fill_click_rollups", "schedule": 60.0},
