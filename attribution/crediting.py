@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from affiliates.models import Affiliate, App, Campaign
@@ -20,6 +19,7 @@ from affiliates.services import Actor, audit_record
 from payouts import fx, ledger
 
 from . import fraud, outbound, rollup
+from .lookups import DATABASE, Lookups
 from .models import (
     Channel,
     Click,
@@ -35,8 +35,6 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
-# Device-id matching never looks back further than this, whatever a campaign says.
-MAX_LOOKBACK = timedelta(days=30)
 CLAIM_RETRIES = 5
 
 
@@ -73,69 +71,6 @@ def _device_keys(event: PostbackEvent) -> list[str]:
 def _player_keys(event: PostbackEvent, brand_id: int | None) -> list[str]:
     keys = [f"player:{brand_id or 0}:{event.player_id}"] if event.player_id else []
     return keys + _device_keys(event)
-
-
-def _click_by_id(click_id: str) -> Click | None:
-    if not click_id:
-        return None
-    return (
-        Click.objects.select_related("affiliate", "campaign").filter(click_id=click_id[:64]).first()
-    )
-
-
-def _campaigns_of_app(app: App | None) -> Q:
-    if app is None:
-        return Q(pk__in=[])
-    return Q(campaign__ios_app=app) | Q(campaign__android_app=app)
-
-
-def _click_by_device(event: PostbackEvent, app: App | None, model: str) -> Click | None:
-    """The latest (or, for first-click campaigns, earliest) click of this device for the app."""
-    if app is None or not (event.gaid or event.idfa) or event.occurred_at is None:
-        return None
-    device = Q()
-    if event.gaid:
-        device |= Q(gaid=event.gaid.lower())
-    if event.idfa:
-        device |= Q(idfa=event.idfa.upper())
-    candidates = (
-        Click.objects.select_related("affiliate", "campaign")
-        .filter(device, _campaigns_of_app(app))
-        .filter(
-            created_at__lte=event.occurred_at,
-            created_at__gte=event.occurred_at - MAX_LOOKBACK,
-        )
-        .order_by("-created_at")[:50]
-    )
-    inside = [
-        c
-        for c in candidates
-        if event.occurred_at - c.created_at <= timedelta(days=c.campaign.click_lookback_days)
-    ]
-    if not inside:
-        return None
-    return inside[-1] if model == Campaign.AttributionModel.FIRST_CLICK else inside[0]
-
-
-def _origin(keys: list[str], event: PostbackEvent) -> Conversion | None:
-    """The first install or registration known by any of these device or player keys."""
-    if not keys or event.occurred_at is None:
-        return None
-    identity = (
-        Identity.objects.select_related(
-            "conversion__affiliate", "conversion__campaign", "conversion__click"
-        )
-        .filter(
-            key__in=keys,
-            occurred_at__lte=event.occurred_at,
-            conversion__is_winner=True,
-            conversion__affiliate__isnull=False,
-        )
-        .exclude(conversion__status=Conversion.Status.REJECTED)
-        .order_by("occurred_at", "pk")
-        .first()
-    )
-    return identity.conversion if identity else None
 
 
 def _remember(conversion: Conversion, event: PostbackEvent, brand_id: int | None) -> None:
@@ -200,21 +135,24 @@ def _decide_by_click(event: PostbackEvent, click: Click, method: str) -> Decisio
     return decision
 
 
-def _decide(event: PostbackEvent, app: App | None, brand_id: int | None) -> Decision:
+def _decide(
+    event: PostbackEvent, app: App | None, brand_id: int | None, lookups: Lookups
+) -> Decision:
     if event.occurred_at is None:
         # A sender that gives no time (the operator's backend often does not): it happened
         # when it reached us.
         event.occurred_at = event.postback.received_at
-    click = _click_by_id(event.click_id)
+    click = lookups.click_by_id(event.click_id)
     if click is not None:
         return _decide_by_click(event, click, Method.CLICK_ID)
     if event.conversion_type == ConversionType.INSTALL:
         model = Campaign.AttributionModel.LAST_CLICK
-        click = _click_by_device(event, app, model)
+        click = lookups.click_by_device(event, app, model)
         if click is not None:
             return _decide_by_click(event, click, Method.DEVICE_ID)
         return Decision(reason=Reason.ORGANIC)
-    origin = _origin(_player_keys(event, brand_id), event)
+    keys = _player_keys(event, brand_id)
+    origin = lookups.origin(keys, event.occurred_at) if keys else None
     if origin is not None and origin.affiliate_id:
         window = timedelta(days=origin.campaign.event_window_days if origin.campaign else 180)
         decision = Decision(
@@ -424,7 +362,9 @@ def decode_conversion_value(app: App, skan: dict) -> str:
     return ""
 
 
-def build_conversion(event: PostbackEvent, *, pk: int | None = None) -> Conversion:
+def build_conversion(
+    event: PostbackEvent, *, pk: int | None = None, lookups: Lookups = DATABASE
+) -> Conversion:
     """The conversion ``event`` makes under today's rules and configuration, not yet saved.
 
     ``pk`` names the conversion it would replace, so the fraud rules do not count it twice.
@@ -436,7 +376,7 @@ def build_conversion(event: PostbackEvent, *, pk: int | None = None) -> Conversi
     source = event.source
     app = event.app
     brand_id = app.brand_id if app else (source.brand_id if source else None)
-    decision = _decide(event, app, brand_id)
+    decision = _decide(event, app, brand_id, lookups)
     campaign = decision.campaign
     occurred_at = event.occurred_at or event.postback.received_at
     ctit = None
@@ -469,7 +409,7 @@ def build_conversion(event: PostbackEvent, *, pk: int | None = None) -> Conversi
         event=event,
     )
     if conversion.affiliate_id is not None:
-        fraud.judge(conversion=conversion, event=event, campaign=campaign)
+        fraud.judge(conversion=conversion, event=event, campaign=campaign, lookups=lookups)
     elif event.blocked_reason or event.kind == PostbackEvent.Kind.REJECTED:
         # Blocked by the MMP: recorded, never counted, whoever (if anyone) it was credited to.
         conversion.status, conversion.reason = Conversion.Status.REJECTED, Reason.MMP_BLOCKED

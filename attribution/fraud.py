@@ -5,7 +5,8 @@ from datetime import timedelta
 
 from affiliates.models import Campaign
 
-from .models import Click, Conversion, ConversionType, FraudPolicy, PostbackEvent, Reason
+from .lookups import DATABASE, Lookups
+from .models import Conversion, ConversionType, FraudPolicy, PostbackEvent, Reason
 
 RULE_REASONS = {
     Reason.LOW_CTIT,
@@ -17,71 +18,50 @@ RULE_REASONS = {
     Reason.IP_BURST,
     Reason.DEVICE_BURST,
 }
-DEFAULT_POLICY = FraudPolicy()
 
 
-def policy_for(campaign: Campaign | None) -> FraudPolicy:
-    if campaign is None:
-        return DEFAULT_POLICY
-    try:
-        return campaign.fraud_policy
-    except FraudPolicy.DoesNotExist:
-        return DEFAULT_POLICY
-
-
-def _flooding(conversion: Conversion, policy: FraudPolicy) -> str:
+def _flooding(conversion: Conversion, policy: FraudPolicy, lookups: Lookups) -> str:
     """An affiliate's clicks per install on the campaign in the window above the threshold."""
     since = conversion.occurred_at - timedelta(hours=policy.flood_window_hours)
-    installs = (
-        Conversion.objects.filter(
-            affiliate_id=conversion.affiliate_id,
-            campaign_id=conversion.campaign_id,
-            type=ConversionType.INSTALL,
-            occurred_at__gte=since,
-            occurred_at__lte=conversion.occurred_at,
-            is_winner=True,
-        )
-        .exclude(pk=conversion.pk)
-        .count()
-    )
+    installs = lookups.installs_in_window(conversion, since)
     limit = max(policy.flood_clicks_per_install * (installs + 1), policy.flood_min_clicks)
     # Count no further than the limit: a flooding affiliate has millions of clicks.
-    clicks = Click.objects.filter(
-        affiliate_id=conversion.affiliate_id,
-        campaign_id=conversion.campaign_id,
-        created_at__gte=since,
-        created_at__lte=conversion.occurred_at,
-    )[: limit + 1].count()
+    clicks = lookups.clicks_in_window(conversion, since, limit + 1)
     if clicks > limit:
         return f"over {limit} clicks for {installs + 1} install(s) in {policy.flood_window_hours} h"
     return ""
 
 
-def _burst(conversion: Conversion, policy: FraudPolicy) -> tuple[str, str]:
+def _burst(conversion: Conversion, policy: FraudPolicy, lookups: Lookups) -> tuple[str, str]:
     since = conversion.occurred_at - timedelta(minutes=policy.burst_window_minutes)
-    same_type = (
-        Conversion.objects.filter(
-            type=conversion.type, occurred_at__gte=since, occurred_at__lte=conversion.occurred_at
-        )
-        .exclude(reason__in=[Reason.DUPLICATE_CLAIM, Reason.DUPLICATE_FTD])
-        .exclude(pk=conversion.pk)
-    )
     if conversion.ip:
-        from_ip = same_type.filter(ip=conversion.ip)[: policy.burst_max_per_ip + 1].count()
+        from_ip = lookups.same_type_count(
+            conversion, since, field="ip", value=conversion.ip, cap=policy.burst_max_per_ip + 1
+        )
         if from_ip >= policy.burst_max_per_ip:
             return Reason.IP_BURST, f"{from_ip + 1} {conversion.type}s from {conversion.ip}"
     if conversion.player_key and conversion.type != ConversionType.INSTALL:
-        from_device = same_type.filter(player_key=conversion.player_key)[
-            : policy.burst_max_per_device + 1
-        ].count()
+        from_device = lookups.same_type_count(
+            conversion,
+            since,
+            field="player_key",
+            value=conversion.player_key,
+            cap=policy.burst_max_per_device + 1,
+        )
         if from_device >= policy.burst_max_per_device:
             return Reason.DEVICE_BURST, f"{from_device + 1} {conversion.type}s from one device"
     return "", ""
 
 
-def judge(*, conversion: Conversion, event: PostbackEvent, campaign: Campaign | None) -> None:
+def judge(
+    *,
+    conversion: Conversion,
+    event: PostbackEvent,
+    campaign: Campaign | None,
+    lookups: Lookups = DATABASE,
+) -> None:
     """Apply the campaign's rules to an attributed conversion (sets its status and reason)."""
-    policy = policy_for(campaign)
+    policy = lookups.policy(campaign)
     findings: list[tuple[str, str, str]] = []  # (action, reason, detail)
     if conversion.reason == Reason.BEFORE_CLICK:
         findings.append((FraudPolicy.Action.REJECT, Reason.BEFORE_CLICK, conversion.detail))
@@ -103,11 +83,11 @@ def judge(*, conversion: Conversion, event: PostbackEvent, campaign: Campaign | 
             )
         )
     if conversion.type == ConversionType.INSTALL and policy.flood_action != FraudPolicy.Action.OFF:
-        detail = _flooding(conversion, policy)
+        detail = _flooding(conversion, policy, lookups)
         if detail:
             findings.append((policy.flood_action, Reason.CLICK_FLOODING, detail))
     if policy.burst_action != FraudPolicy.Action.OFF:
-        reason, detail = _burst(conversion, policy)
+        reason, detail = _burst(conversion, policy, lookups)
         if reason:
             findings.append((policy.burst_action, reason, detail))
 
