@@ -26,6 +26,29 @@ def audit_record(
     )
 
 
+def audit_bulk(
+    objs: list[models.Model], *, field: str, old: str, new: str | None, note: str = ""
+) -> None:
+    """One audit row for each of ``objs`` (``new`` None: the object's own ``field`` value),
+    written in one statement, by the system (no actor)."""
+    if not objs:
+        return
+    content_type = ContentType.objects.get_for_model(objs[0])
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                content_type=content_type,
+                object_id=str(obj.pk),
+                field=field,
+                old=str(old),
+                new=str(getattr(obj, field) if new is None else new),
+                note=note[:500],
+            )
+            for obj in objs
+        ]
+    )
+
+
 def affiliates_set_status(*, affiliates: QuerySet[Affiliate], status: str, actor: Actor) -> int:
     """Move affiliates to ``status``, one audit row each; returns how many changed."""
     with transaction.atomic():

@@ -168,6 +168,19 @@ def conversion_apply(
         )
 
 
+def conversions_add(conversions: Iterable[Conversion]) -> None:
+    """``conversion_apply`` for many new conversions at once: one upsert per rollup table.
+
+    Each conversion's affiliate (for its time zone) and click (for its sub ids) must be loaded.
+    """
+    conversions = list(conversions)
+    zones = {c.affiliate_id: c.affiliate.time_zone or "UTC" for c in conversions if c.affiliate_id}
+    daily, hourly, subs = _conversion_rows(conversions, zones)
+    _upsert(DailyRollup, "day", daily, add=True)
+    _upsert(HourlyRollup, "hour", hourly, add=True)
+    _upsert(SubRollup, "day", subs, add=True)
+
+
 # --- clicks: recomputed per touched bucket ------------------------------------------------------
 
 

@@ -1,5 +1,8 @@
 """Foreign exchange from the managers' daily rate table."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from decimal import Decimal
 
@@ -14,9 +17,37 @@ class FxRateMissing(LookupError):
     """No rate on or before the day for a currency: a manager must add one."""
 
 
+_memo: ContextVar[dict | None] = ContextVar("fx_memo", default=None)
+
+
+@contextmanager
+def memoized() -> Iterator[None]:
+    """Inside, each (currency, day) rate is read once: for a batch that prices many entries."""
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
 def _to_base(currency: str, day: date) -> Decimal:
     if currency == settings.BASE_CURRENCY:
         return Decimal(1)
+    memo = _memo.get()
+    if memo is None:
+        return _read_to_base(currency, day)
+    if (currency, day) not in memo:
+        try:
+            memo[currency, day] = _read_to_base(currency, day)
+        except FxRateMissing as exc:
+            memo[currency, day] = exc
+    found = memo[currency, day]
+    if isinstance(found, FxRateMissing):
+        raise found
+    return found
+
+
+def _read_to_base(currency: str, day: date) -> Decimal:
     rate = (
         FxRate.objects.filter(currency=currency, day__lte=day)
         .order_by("-day")

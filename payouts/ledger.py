@@ -18,11 +18,11 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from affiliates.models import Affiliate
-from affiliates.services import Actor, audit_record
+from affiliates.services import Actor, audit_bulk, audit_record
 from attribution.models import Conversion, ConversionType
 
 from . import fx, plans
-from .models import CommissionPlan, LedgerEntry, PlanVersion, RevShareStatement
+from .models import CommissionPlan, LedgerEntry, PlanAssignment, PlanVersion, RevShareStatement
 from .money import percent_of, quantize
 
 logger = logging.getLogger(__name__)
@@ -202,40 +202,15 @@ def _ordinal(conversion: Conversion, plan: CommissionPlan, time_zone: str) -> in
 
 
 def _accrue(conversion: Conversion) -> LedgerEntry | None:
-    affiliate = conversion.affiliate
-    plan = plans.plan_for(affiliate_id=affiliate.pk, campaign_id=conversion.campaign_id)
-    if plan is None:
-        return None
-    version = plans.version_at(plan, conversion.occurred_at)
-    if version is None:
-        return None
-    rule = plans.cpa_rule(version, conversion)
-    if rule is None:
-        return None
-    ordinal = 1
-    if rule.conversion_type == ConversionType.FTD:
-        # FTDs are counted per affiliate and month: one affiliate's accruals take turns.
-        Affiliate.objects.select_for_update().filter(pk=affiliate.pk).first()
-        ordinal = _ordinal(conversion, plan, affiliate.time_zone)
-    amount, note = plans.cpa_amount(version, rule, ordinal)
-    generation = _generation(conversion, Kind.CPA, affiliate.pk)
-    entry = _entry(
-        key=f"cpa:c{conversion.pk}:a{affiliate.pk}:g{generation}",
-        beneficiary=affiliate,
-        kind=Kind.CPA,
-        original_amount=amount,
-        original_currency=plan.currency,
-        day=conversion.occurred_at.date(),
-        status=Status.APPROVED
-        if conversion.status == Conversion.Status.APPROVED
-        else Status.PENDING,
-        available_at=conversion.occurred_at + timedelta(days=plan.hold_days),
-        conversion=conversion,
-        plan_version=version,
-        note=note,
+    accrual = _price(
+        conversion,
+        AccrualMemo(),
+        generation=_generation(conversion, Kind.CPA, conversion.affiliate_id),
     )
-    _subaffiliate_shares(entry, version)
-    return entry
+    if accrual is None:
+        return None
+    _write_accruals([accrual])
+    return accrual.entry
 
 
 def ledger_sync(*, conversion: Conversion, actor: Actor = None) -> None:
@@ -272,6 +247,191 @@ def ledger_sync(*, conversion: Conversion, actor: Actor = None) -> None:
                     _set_status(derived, wanted, actor=actor, note="follows its source")
     Conversion.objects.filter(pk=conversion.pk).update(ledger_synced=True)
     conversion.ledger_synced = True
+
+
+class AccrualMemo:
+    """What a batch of new conversions' accruals share: plans, versions, parents, FTD counts."""
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[int, int | None], CommissionPlan | None] = {}
+        self._versions: dict[int, list[PlanVersion]] = {}
+        self._ancestors: dict[tuple[int, int], list[Affiliate]] = {}
+        self._ftds: dict[tuple[int, int, date], int] = {}
+        self._locked: set[int] = set()
+
+    def prefetch(self, conversions: list[Conversion]) -> None:
+        campaigns = {c.campaign_id for c in conversions if c.campaign_id}
+        assigned: dict[int, dict[int | None, CommissionPlan]] = defaultdict(dict)
+        for a in PlanAssignment.objects.select_related("plan").filter(campaign_id__in=campaigns):
+            assigned[a.campaign_id][a.affiliate_id] = a.plan
+        for c in conversions:
+            if c.affiliate_id and c.campaign_id:
+                mine = assigned.get(c.campaign_id, {})
+                plan = mine.get(c.affiliate_id) or mine.get(None)
+                self._plans[c.affiliate_id, c.campaign_id] = plan
+        plan_ids = {p.pk for p in self._plans.values() if p is not None}
+        versions = (
+            PlanVersion.objects.filter(plan_id__in=plan_ids)
+            .select_related("plan")
+            .prefetch_related("cpa_rules", "tiers")
+            .order_by("-valid_from")
+        )
+        for version in versions:
+            self._versions.setdefault(version.plan_id, []).append(version)
+        for plan_id in plan_ids:
+            self._versions.setdefault(plan_id, [])
+
+    def plan_for(self, conversion: Conversion) -> CommissionPlan | None:
+        key = (conversion.affiliate_id, conversion.campaign_id)
+        if key not in self._plans:
+            self._plans[key] = plans.plan_for(
+                affiliate_id=conversion.affiliate_id, campaign_id=conversion.campaign_id
+            )
+        return self._plans[key]
+
+    def version_at(self, plan: CommissionPlan, moment: datetime) -> PlanVersion | None:
+        if plan.pk not in self._versions:
+            return plans.version_at(plan, moment)
+        return next((v for v in self._versions[plan.pk] if v.valid_from <= moment), None)
+
+    def ancestors(self, affiliate: Affiliate, levels: int) -> list[Affiliate]:
+        key = (affiliate.pk, levels)
+        if key not in self._ancestors:
+            self._ancestors[key] = _ancestors(affiliate, levels)
+        return self._ancestors[key]
+
+    def lock(self, affiliate_ids: set[int]) -> None:
+        """Lock these affiliates for FTD counting, in one order, so two batches cannot deadlock."""
+        wanted = sorted(affiliate_ids - self._locked)
+        if wanted:
+            list(Affiliate.objects.select_for_update().filter(pk__in=wanted).order_by("pk"))
+            self._locked.update(wanted)
+
+    def ordinal(self, conversion: Conversion, plan: CommissionPlan, time_zone: str) -> int:
+        key = (conversion.affiliate_id, plan.pk, month_start(conversion.occurred_at, time_zone))
+        if key not in self._ftds:
+            self._ftds[key] = _ordinal(conversion, plan, time_zone) - 1
+        self._ftds[key] += 1
+        return self._ftds[key]
+
+
+@dataclass
+class _Accrual:
+    entry: LedgerEntry
+    shares: list[tuple[Affiliate, Decimal, Decimal, str]]  # parent, share, rate, note
+
+
+def _price(conversion: Conversion, memo: AccrualMemo, *, generation: int = 0) -> _Accrual | None:
+    """The CPA entry (and parents' shares) a conversion earns, unsaved; FxRateMissing if unpriced.
+
+    ``generation`` numbers the conversion's accruals to this affiliate (0 for a new one).
+    """
+    affiliate = conversion.affiliate
+    plan = memo.plan_for(conversion)
+    if plan is None:
+        return None
+    version = memo.version_at(plan, conversion.occurred_at)
+    if version is None:
+        return None
+    rule = plans.cpa_rule(version, conversion)
+    if rule is None:
+        return None
+    ordinal = 1
+    if rule.conversion_type == ConversionType.FTD:
+        # FTDs are counted per affiliate and month: one affiliate's accruals take turns.
+        memo.lock({affiliate.pk})
+        ordinal = memo.ordinal(conversion, plan, affiliate.time_zone)
+    amount, note = plans.cpa_amount(version, rule, ordinal)
+    day = conversion.occurred_at.date()
+    rate = fx.rate(plan.currency, affiliate.currency, day)
+    status = Status.APPROVED if conversion.status == Conversion.Status.APPROVED else Status.PENDING
+    entry = LedgerEntry(
+        key=f"cpa:c{conversion.pk}:a{affiliate.pk}:g{generation}",
+        beneficiary=affiliate,
+        kind=Kind.CPA,
+        conversion=conversion,
+        plan_version=version,
+        amount=quantize(amount * rate, affiliate.currency),
+        currency=affiliate.currency,
+        original_amount=amount,
+        original_currency=plan.currency,
+        fx_rate=rate,
+        status=status,
+        available_at=conversion.occurred_at + timedelta(days=plan.hold_days),
+        note=note[:300],
+    )
+    shares = []
+    if version.subaffiliate_percents and amount != 0:
+        percents = [Decimal(str(p)) for p in version.subaffiliate_percents]
+        today = timezone.now().date()  # the day the source entry is created, as _entry prices it
+        parents = memo.ancestors(affiliate, len(percents))
+        for level, (parent, percent) in enumerate(zip(parents, percents, strict=False), start=1):
+            share = percent_of(amount, percent)
+            if share:
+                parent_rate = fx.rate(plan.currency, parent.currency, today)
+                why = f"level {level}: {percent}% of {affiliate.name}'s {Kind.CPA}"
+                shares.append((parent, share, parent_rate, why))
+    return _Accrual(entry, shares)
+
+
+def _write_accruals(accruals: list[_Accrual]) -> None:
+    """Insert priced entries, then their parents' shares, each with its audit row."""
+    entries = LedgerEntry.objects.bulk_create([a.entry for a in accruals])
+    derived = [
+        LedgerEntry(
+            key=f"sub:e{a.entry.pk}:a{parent.pk}",
+            beneficiary=parent,
+            kind=Kind.SUBAFFILIATE,
+            conversion=a.entry.conversion,
+            source_entry=a.entry,
+            plan_version=a.entry.plan_version,
+            amount=quantize(share * rate, parent.currency),
+            currency=parent.currency,
+            original_amount=share,
+            original_currency=a.entry.original_currency,
+            fx_rate=rate,
+            status=a.entry.status,
+            available_at=a.entry.available_at,
+            note=why[:300],
+        )
+        for a in accruals
+        for parent, share, rate, why in a.shares
+    ]
+    derived = LedgerEntry.objects.bulk_create(derived)
+    audit_bulk([e for e in (*entries, *derived)], field="status", old="", new=None, note="accrued")
+
+
+def accrue_new(conversions: list[Conversion]) -> list[int]:
+    """Accrue a batch of just-inserted conversions; returns the ids now in sync with the ledger.
+
+    The same entries ``ledger_sync`` writes for a new conversion, in a few statements: plans,
+    versions and rates are read once for the batch, the entries and their audit rows are inserted
+    in bulk. A conversion whose FX rate is missing is left unsynced for the ledger sweep.
+    """
+    memo = AccrualMemo()
+    payable = [
+        c
+        for c in conversions
+        if c.is_winner and c.status in ACCRUING and c.affiliate_id is not None
+    ]
+    payable_ids = {c.pk for c in payable}
+    synced = [c.pk for c in conversions if c.pk not in payable_ids]
+    accruals: list[_Accrual] = []
+    with fx.memoized():
+        memo.prefetch(payable)
+        for conversion in payable:
+            try:
+                accrual = _price(conversion, memo)
+            except fx.FxRateMissing as exc:
+                logger.warning("ledger waits for an FX rate conversion=%s: %s", conversion.pk, exc)
+                continue
+            synced.append(conversion.pk)
+            if accrual is not None:
+                accruals.append(accrual)
+    _write_accruals(accruals)
+    if synced:
+        Conversion.objects.filter(pk__in=synced).update(ledger_synced=True)
+    return synced
 
 
 def ledger_sweep(*, limit: int = 1000) -> int:
