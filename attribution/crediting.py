@@ -54,7 +54,7 @@ class Decision:
     notes: list[str] = field(default_factory=list)
 
 
-def _device_keys(event: PostbackEvent) -> list[str]:
+def device_keys(event: PostbackEvent) -> list[str]:
     """The ids that name this device, the most portable first (they match across MMPs)."""
     keys = []
     if event.idfa:
@@ -68,9 +68,9 @@ def _device_keys(event: PostbackEvent) -> list[str]:
     return keys
 
 
-def _player_keys(event: PostbackEvent, brand_id: int | None) -> list[str]:
+def player_keys(event: PostbackEvent, brand_id: int | None) -> list[str]:
     keys = [f"player:{brand_id or 0}:{event.player_id}"] if event.player_id else []
-    return keys + _device_keys(event)
+    return keys + device_keys(event)
 
 
 def _remember(conversion: Conversion, event: PostbackEvent, brand_id: int | None) -> None:
@@ -84,7 +84,7 @@ def _remember(conversion: Conversion, event: PostbackEvent, brand_id: int | None
     owner = conversion if conversion.is_winner else conversion.duplicate_of
     if owner is None:
         return
-    keys = list(dict.fromkeys(_player_keys(event, brand_id)))
+    keys = list(dict.fromkeys(player_keys(event, brand_id)))
     Identity.objects.bulk_create(
         [Identity(key=key[:200], conversion=owner, occurred_at=owner.occurred_at) for key in keys],
         ignore_conflicts=True,
@@ -151,7 +151,7 @@ def _decide(
         if click is not None:
             return _decide_by_click(event, click, Method.DEVICE_ID)
         return Decision(reason=Reason.ORGANIC)
-    keys = _player_keys(event, brand_id)
+    keys = player_keys(event, brand_id)
     origin = lookups.origin(keys, event.occurred_at) if keys else None
     if origin is not None and origin.affiliate_id:
         window = timedelta(days=origin.campaign.event_window_days if origin.campaign else 180)
@@ -170,14 +170,14 @@ def _decide(
     return Decision(reason=Reason.ORGANIC)
 
 
-def _claim_key(event: PostbackEvent, app: App | None, brand_id: int | None) -> str:
+def claim_key_of(event: PostbackEvent, app: App | None, brand_id: int | None) -> str:
     kind = event.conversion_type
-    devices = _device_keys(event)
+    devices = device_keys(event)
     scope = f"app{app.pk}" if app else f"brand{brand_id or 0}"
     if kind == ConversionType.INSTALL and devices:
         return f"install:{scope}:{devices[0]}"
     if kind == ConversionType.FTD and (event.player_id or devices):
-        player = _player_keys(event, brand_id)[0]
+        player = player_keys(event, brand_id)[0]
         return f"ftd:brand{brand_id or 0}:{player}"
     if kind == ConversionType.REGISTRATION and event.player_id:
         return f"registration:brand{brand_id or 0}:player:{event.player_id}"
@@ -400,12 +400,12 @@ def build_conversion(
         revenue=event.revenue,
         currency=event.currency if event.revenue is not None else "",
         country=event.country or (decision.click.country if decision.click else ""),
-        player_key=(_player_keys(event, brand_id) or [""])[0][:200],
+        player_key=(player_keys(event, brand_id) or [""])[0][:200],
         ip=event.ip,
         status=decision.status,
         reason=decision.reason,
         detail=decision.detail,
-        claim_key=_claim_key(event, app, brand_id)[:255],
+        claim_key=claim_key_of(event, app, brand_id)[:255],
         event=event,
     )
     if conversion.affiliate_id is not None:

@@ -3,10 +3,11 @@
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -70,7 +71,9 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
     return {k: clean_text(v) if isinstance(v, str) else v for k, v in values.items()}
 
 
-def _mmp_event(row: Postback) -> dict[str, Any]:
+def _mmp_event(
+    row: Postback, app_for: Callable[[str, str], App | None] = _app_for
+) -> dict[str, Any]:
     payload = payload_of(
         method=row.method, query=row.query, body=row.body, content_type=row.content_type
     )
@@ -79,7 +82,7 @@ def _mmp_event(row: Postback) -> dict[str, Any]:
     fields = dataclasses.asdict(event)
     for dropped in ("source", "dedup_key", "app_id"):
         fields.pop(dropped)
-    app = source.app if source and source.app_id else _app_for(event.app_id, event.platform)
+    app = source.app if source and source.app_id else app_for(event.app_id, event.platform)
     field_sizes = {f.name: f.max_length for f in PostbackEvent._meta.fields if f.max_length}
     fields = {
         k: v[: field_sizes[k]] if isinstance(v, str) and k in field_sizes else v
@@ -98,7 +101,9 @@ def _mmp_event(row: Postback) -> dict[str, Any]:
     }
 
 
-def _apple_event(row: Postback) -> dict[str, Any]:
+def _apple_event(
+    row: Postback, app_for: Callable[[str, str], App | None] = _app_for
+) -> dict[str, Any]:
     data = json.loads(row.body)
     parsed = (
         skadnetwork.parse_skan(data)
@@ -117,7 +122,7 @@ def _apple_event(row: Postback) -> dict[str, Any]:
         "kind": kind,
         "event_name": f"{row.kind}:{parsed.conversion_type}",
         "conversion_type": ConversionType.INSTALL,
-        "app": _app_for(parsed.app_id, "ios"),
+        "app": app_for(parsed.app_id, "ios"),
         "app_identifier": parsed.app_id,
         "platform": "ios",
         "country": parsed.country[:2],
@@ -147,17 +152,11 @@ def postback_process(*, postback_id: int) -> str:
             return "skipped"
         row.attempts += 1
         try:
-            values = _apple_event(row) if row.kind in APPLE_KINDS else _mmp_event(row)
-        except (PostbackError, Malformed, skadnetwork.SkanError, ValueError) as exc:
-            # Accepted at the door but not readable now (an adapter changed): keep it for a
-            # manager and for `reprocess`, never drop it.
-            row.status = Postback.Status.FAILED
-            row.reason = f"could not be parsed: {exc}"[:2000]
-            row.processed_at = timezone.now()
-            row.save(update_fields=["status", "reason", "attempts", "processed_at"])
-            logger.warning("postback failed id=%s reason=%s", row.pk, row.reason)
+            values = event_values(row)
+        except UNREADABLE as exc:
+            row_failed(row, exc)
             return row.status
-        event = PostbackEvent.objects.create(postback=row, source=row.source, **_clean(values))
+        event = PostbackEvent.objects.create(postback=row, source=row.source, **values)
         crediting.conversion_for_event(event=event)
         row.status = Postback.Status.PROCESSED
         row.processed_at = timezone.now()
@@ -165,8 +164,40 @@ def postback_process(*, postback_id: int) -> str:
     return row.status
 
 
-def postbacks_process(*, postback_ids: list[int]) -> dict[str, int]:
-    """Process a batch of inbox rows; returns how many ended in each status."""
+def event_values(row: Postback, app_for: Callable[[str, str], App | None] = _app_for) -> dict:
+    """The normalised event's fields for an inbox row; raises when it cannot be read."""
+    values = _apple_event(row, app_for) if row.kind in APPLE_KINDS else _mmp_event(row, app_for)
+    return _clean(values)
+
+
+def row_failed(row: Postback, exc: Exception) -> None:
+    """Accepted at the door but not readable now (an adapter changed): keep it for a manager
+    and for ``reprocess``, never drop it."""
+    row.status = Postback.Status.FAILED
+    row.reason = f"could not be parsed: {exc}"[:2000]
+    row.processed_at = timezone.now()
+    row.save(update_fields=["status", "reason", "attempts", "processed_at"])
+    logger.warning("postback failed id=%s reason=%s", row.pk, row.reason)
+
+
+UNREADABLE = (PostbackError, Malformed, skadnetwork.SkanError, ValueError)
+
+
+def postbacks_process(*, postback_ids: list[int], top_up: int = 0) -> dict[str, int]:
+    """Process a batch of inbox rows; returns how many ended in each status.
+
+    On PostgreSQL the batch path (``attribution.batch``) attributes the batch in one
+    transaction, topped up to ``top_up`` rows with others still waiting; elsewhere (the
+    embedded SQLite default) the given rows go one at a time.
+    """
+    if connection.vendor == "postgresql":
+        from .batch import postbacks_attribute
+
+        return postbacks_attribute(postback_ids, top_up=top_up)
+    return postbacks_one_by_one(postback_ids)
+
+
+def postbacks_one_by_one(postback_ids: list[int]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for postback_id in postback_ids:
         status = postback_process(postback_id=postback_id)

@@ -20,9 +20,10 @@ logger = logging.getLogger(__name__)
     retry_backoff_max=300,
     max_retries=8,
 )
-def process_postback(postback_id: int) -> str:
-    """Normalise one inbox row. Idempotent, so it may run again after a crash or a sweep."""
-    return processing.postback_process(postback_id=postback_id)
+def process_postback(postback_id: int) -> dict[str, int]:
+    """Normalise one inbox row (with, on PostgreSQL, others waiting beside it). Idempotent, so
+    it may run again after a crash or a sweep."""
+    return processing.postbacks_process(postback_ids=[postback_id], top_up=settings.POSTBACK_BATCH)
 
 
 @shared_task(
@@ -40,7 +41,7 @@ def process_postbacks(postback_ids: list[int]) -> dict[str, int]:
     Idempotent like ``process_postback``: rows already handled are skipped, so a redelivered or
     re-swept batch changes nothing twice.
     """
-    return processing.postbacks_process(postback_ids=postback_ids)
+    return processing.postbacks_process(postback_ids=postback_ids, top_up=settings.POSTBACK_BATCH)
 
 
 def enqueue_batches(postback_ids: list[int]) -> None:

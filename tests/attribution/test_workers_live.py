@@ -10,7 +10,7 @@ import pytest
 from attribution.models import Conversion, Postback, PostbackEvent
 from attribution.tasks import process_postback, sweep_postbacks
 from tests.attribution.test_crediting import T0, click
-from tests.processes import celery_worker, purge_queue, wait_until
+from tests.processes import celery_worker, process_env, purge_queue, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -102,8 +102,9 @@ def test_a_worker_killed_mid_batch_leaves_nothing_half_done(
     for postback_id in Postback.objects.order_by("pk").values_list("pk", flat=True):
         process_postback.delay(postback_id)
 
-    # when it is killed with SIGKILL part-way through
-    with celery_worker(tmp_path, concurrency=1) as worker:
+    # when it is killed with SIGKILL part-way through, batches of 15 rows at a time
+    small_batches = process_env(POSTBACK_BATCH="15")
+    with celery_worker(tmp_path, concurrency=1, env=small_batches) as worker:
         assert wait_until(
             lambda: Postback.objects.filter(status=Postback.Status.PROCESSED).count() >= 10,
             timeout=120,

@@ -1,0 +1,574 @@
+"""The worker's batch path: a batch of inbox rows attributed in one transaction, on PostgreSQL.
+
+The decisions are the one-at-a-time path's: each event goes through the same
+``crediting.build_conversion`` and fraud rules, in inbox order. Only where the answers come from
+changes. ``BatchLookups`` reads the clicks, earlier installs and registrations, held claims, fraud
+policies and counts for the whole batch in a few queries, and adds what the batch itself has
+decided so far (a registration earlier in the batch is the origin of a deposit later in it; an
+install earlier in the batch counts towards a burst). The writes go out in bulk: events,
+conversions, identities, rollups, ledger entries and audit rows, a statement or two each.
+
+Whatever is not plain goes the one-at-a-time way, after the batch so far is written: Apple's
+postbacks, a claim somebody already holds (a duplicate install, a second FTD), and an install or
+registration whose earlier events were left organic and must now be credited. A claim that a
+concurrent worker takes between our read and our write fails the insert; the whole batch then
+rolls back and goes one at a time, which settles claims row by row.
+"""
+
+import ipaddress
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from affiliates.models import App
+from payouts import ledger
+
+from . import crediting, processing, rollup
+from .lookups import (
+    DEFAULT_POLICY,
+    DUPLICATE_REASONS,
+    MAX_LOOKBACK,
+    Lookups,
+    latest_inside,
+)
+from .models import (
+    APPLE_KINDS,
+    Click,
+    Conversion,
+    ConversionType,
+    FraudPolicy,
+    Identity,
+    OutboundEndpoint,
+    Postback,
+    PostbackEvent,
+    Reason,
+)
+
+logger = logging.getLogger(__name__)
+
+CHAINED = (ConversionType.INSTALL, ConversionType.REGISTRATION)
+
+
+def _ip(value: str | None) -> str:
+    try:
+        return str(ipaddress.ip_address(value)) if value else ""
+    except ValueError:
+        return str(value)
+
+
+def _brand_of(event: PostbackEvent) -> int | None:
+    if event.app is not None:
+        return event.app.brand_id
+    return event.source.brand_id if event.source is not None else None
+
+
+def _identity_keys(conversion: Conversion, event: PostbackEvent) -> list[str]:
+    """The keys ``crediting._remember`` files an install or registration under."""
+    return list(dict.fromkeys(crediting.player_keys(event, conversion.brand_id)))
+
+
+class BatchLookups(Lookups):
+    """Answers for a batch: its prefetched rows plus what the batch has decided since."""
+
+    def __init__(self, events: list[PostbackEvent]) -> None:
+        self.pending: list[Conversion] = []
+        self.pending_claims: set[str] = set()
+        self.pending_identities: dict[str, list[tuple[datetime, int, Conversion]]] = defaultdict(
+            list
+        )
+        self.pending_organic: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+        self.events = events
+        times = [e.occurred_at for e in events]
+        self.lo, self.hi = min(times), max(times)
+        self._clicks()
+        self._identities()
+        self._claims()
+        self._policies()
+        self._bursts()
+        self._orphans()
+        self._floods()
+
+    # --- prefetching ---------------------------------------------------------------------------
+
+    def _clicks(self) -> None:
+        ids = {e.click_id[:64] for e in self.events if e.click_id}
+        self.clicks = {
+            c.click_id: c
+            for c in Click.objects.select_related("affiliate", "campaign").filter(click_id__in=ids)
+        }
+        # Installs that no click id names may match a click by device id.
+        wanted = [
+            e
+            for e in self.events
+            if e.conversion_type == ConversionType.INSTALL
+            and e.click_id[:64] not in self.clicks
+            and e.app is not None
+            and (e.gaid or e.idfa)
+        ]
+        self.device_events = {id(e) for e in wanted}
+        self.device_clicks: list[Click] = []
+        if wanted:
+            gaids = {e.gaid.lower() for e in wanted if e.gaid}
+            idfas = {e.idfa.upper() for e in wanted if e.idfa}
+            apps = {e.app.pk for e in wanted}
+            self.device_clicks = list(
+                Click.objects.select_related("affiliate", "campaign")
+                .filter(Q(gaid__in=gaids) | Q(idfa__in=idfas))
+                .filter(Q(campaign__ios_app_id__in=apps) | Q(campaign__android_app_id__in=apps))
+                .filter(created_at__lte=self.hi, created_at__gte=self.lo - MAX_LOOKBACK)
+                .order_by("-created_at")
+            )
+
+    def _identities(self) -> None:
+        self.identity_keys = {
+            key
+            for e in self.events
+            if e.conversion_type != ConversionType.INSTALL
+            for key in crediting.player_keys(e, _brand_of(e))
+        }
+        self.identities: dict[str, list[tuple[datetime, int, Conversion]]] = defaultdict(list)
+        found = (
+            Identity.objects.select_related(
+                "conversion__affiliate", "conversion__campaign", "conversion__click"
+            )
+            .filter(
+                key__in=self.identity_keys,
+                occurred_at__lte=self.hi,
+                conversion__is_winner=True,
+                conversion__affiliate__isnull=False,
+            )
+            .exclude(conversion__status=Conversion.Status.REJECTED)
+        )
+        for identity in found:
+            self.identities[identity.key].append(
+                (identity.occurred_at, identity.pk, identity.conversion)
+            )
+
+    def _claims(self) -> None:
+        keys = {
+            crediting.claim_key_of(e, e.app, _brand_of(e))[:255]
+            for e in self.events
+            if e.postback.kind not in APPLE_KINDS
+        }
+        self.held = set(
+            Conversion.objects.filter(claim_key__in=keys, is_winner=True).values_list(
+                "claim_key", flat=True
+            )
+        )
+
+    def _campaign_ids(self) -> set[int]:
+        ids = {c.campaign_id for c in self.clicks.values()}
+        ids |= {c.campaign_id for c in self.device_clicks}
+        ids |= {c.campaign_id for rows in self.identities.values() for _, _, c in rows}
+        return {i for i in ids if i}
+
+    def _policies(self) -> None:
+        self.policy_known = self._campaign_ids()
+        self.policies = {
+            p.campaign_id: p for p in FraudPolicy.objects.filter(campaign_id__in=self.policy_known)
+        }
+
+    def _bursts(self) -> None:
+        window = max(
+            [p.burst_window_minutes for p in self.policies.values()]
+            + [DEFAULT_POLICY.burst_window_minutes]
+        )
+        self.burst_from = self.lo - timedelta(minutes=window)
+        self.burst_ips = {_ip(e.ip) for e in self.events if e.ip}
+        self.burst_keys = {
+            keys[0] for e in self.events if (keys := crediting.player_keys(e, _brand_of(e)))
+        }
+        self.burst_rows = [
+            (kind, _ip(ip), key, at)
+            for kind, ip, key, at in Conversion.objects.filter(
+                Q(ip__in=self.burst_ips) | Q(player_key__in=self.burst_keys),
+                occurred_at__gte=self.burst_from,
+                occurred_at__lte=self.hi,
+            )
+            .exclude(reason__in=DUPLICATE_REASONS)
+            .values_list("type", "ip", "player_key", "occurred_at")
+        ]
+
+    def _orphans(self) -> None:
+        brands = {_brand_of(e) for e in self.events}
+        brands |= {c.campaign.brand_id for c in self.clicks.values()}
+        self.orphan_keys = set()
+        for e in self.events:
+            if e.conversion_type in CHAINED:
+                for brand in brands:
+                    self.orphan_keys.update(crediting.player_keys(e, brand))
+        self.orphans: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+        rows = Conversion.objects.filter(
+            player_key__in=self.orphan_keys,
+            affiliate__isnull=True,
+            is_winner=True,
+            reason=Reason.ORGANIC,
+        ).values_list("player_key", "occurred_at", "pk")
+        for key, at, pk in rows:
+            self.orphans[key].append((at, pk))
+
+    def _floods(self) -> None:
+        """Installs and clicks in each candidate install's flooding window, in one statement."""
+        self.flood: dict[tuple, tuple[int, int, int]] = {}
+        wanted = {}
+        for e in self.events:
+            if e.conversion_type != ConversionType.INSTALL:
+                continue
+            click = self.clicks.get(e.click_id[:64]) if e.click_id else None
+            if click is None and id(e) in self.device_events:
+                click = next((c for c in self.device_clicks if self._device_match(c, e)), None)
+            if click is None or click.campaign_id not in self.policy_known:
+                continue
+            policy = self.policies.get(click.campaign_id, DEFAULT_POLICY)
+            if policy.flood_action == FraudPolicy.Action.OFF:
+                continue
+            since = e.occurred_at - timedelta(hours=policy.flood_window_hours)
+            key = (click.affiliate_id, click.campaign_id, since, e.occurred_at)
+            wanted[key] = (policy.flood_clicks_per_install, policy.flood_min_clicks)
+        if not wanted:
+            return
+        rows = [(n, *key, *limits) for n, (key, limits) in enumerate(wanted.items())]
+        values = ", ".join(["(%s, %s, %s, %s::timestamptz, %s::timestamptz, %s, %s)"] * len(rows))
+        sql = f"""
+            SELECT v.n, installs.n, clicks.n, greatest(v.r * (installs.n + 1), v.m) + 1
+            FROM (VALUES {values}) AS v(n, a, c, s, t, r, m)
+            CROSS JOIN LATERAL (
+                SELECT count(*) AS n FROM attribution_conversion x
+                WHERE x.affiliate_id = v.a AND x.campaign_id = v.c AND x.type = 'install'
+                  AND x.is_winner AND x.occurred_at >= v.s AND x.occurred_at <= v.t
+            ) AS installs
+            CROSS JOIN LATERAL (
+                SELECT count(*) AS n FROM (
+                    SELECT 1 FROM attribution_click k
+                    WHERE k.affiliate_id = v.a AND k.campaign_id = v.c
+                      AND k.created_at >= v.s AND k.created_at <= v.t
+                    LIMIT greatest(v.r * (installs.n + 1), v.m) + 1
+                ) AS counted
+            ) AS clicks
+        """  # noqa: S608 - only placeholders are interpolated
+        keys = list(wanted)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [p for row in rows for p in row])
+            for n, installs, clicks, cap in cursor.fetchall():
+                self.flood[keys[n]] = (installs, clicks, cap)
+
+    # --- what the batch decided --------------------------------------------------------------
+
+    def add(self, conversion: Conversion, event: PostbackEvent) -> None:
+        self.pending.append(conversion)
+        self.pending_claims.add(conversion.claim_key)
+        sequence = len(self.pending)
+        chains = conversion.type in CHAINED and conversion.affiliate_id
+        if chains and conversion.status != Conversion.Status.REJECTED:
+            for key in _identity_keys(conversion, event):
+                self.pending_identities[key[:200]].append(
+                    (conversion.occurred_at, sequence, conversion)
+                )
+        if conversion.affiliate_id is None and conversion.reason == Reason.ORGANIC:
+            self.pending_organic[conversion.player_key].append(
+                (conversion.occurred_at, conversion.pk)
+            )
+
+    def has_orphans(self, conversion: Conversion, event: PostbackEvent) -> bool:
+        """Would ``crediting._adopt_orphans`` find organic events of this install's device?"""
+        keys = _identity_keys(conversion, event)
+        days = conversion.campaign.event_window_days if conversion.campaign else 180
+        lo, hi = conversion.occurred_at, conversion.occurred_at + timedelta(days=days)
+        if not set(keys) <= self.orphan_keys:
+            return (
+                Conversion.objects.filter(
+                    player_key__in=keys,
+                    affiliate__isnull=True,
+                    is_winner=True,
+                    reason=Reason.ORGANIC,
+                    occurred_at__gte=lo,
+                    occurred_at__lte=hi,
+                )
+                .exclude(pk=conversion.pk)
+                .exists()
+            ) or self._pending_orphan(keys, lo, hi, conversion.pk)
+        return any(
+            lo <= at <= hi and pk != conversion.pk for key in keys for at, pk in self.orphans[key]
+        ) or self._pending_orphan(keys, lo, hi, conversion.pk)
+
+    def _pending_orphan(self, keys: list[str], lo: datetime, hi: datetime, pk: int) -> bool:
+        return any(
+            lo <= at <= hi and other != pk
+            for key in keys
+            for at, other in self.pending_organic.get(key, ())
+        )
+
+    # --- the answers ---------------------------------------------------------------------------
+
+    def click_by_id(self, click_id: str) -> Click | None:
+        return self.clicks.get(click_id[:64]) if click_id else None
+
+    @staticmethod
+    def _device_match(click: Click, event: PostbackEvent) -> bool:
+        same_device = (event.gaid and click.gaid == event.gaid.lower()) or (
+            event.idfa and click.idfa == event.idfa.upper()
+        )
+        app = event.app.pk
+        return bool(same_device) and (
+            click.campaign.ios_app_id == app or click.campaign.android_app_id == app
+        )
+
+    def click_by_device(self, event: PostbackEvent, app: App | None, model: str) -> Click | None:
+        if id(event) not in self.device_events or app is None or app != event.app:
+            return super().click_by_device(event, app, model)
+        moment = event.occurred_at
+        candidates = [
+            c
+            for c in self.device_clicks
+            if moment - MAX_LOOKBACK <= c.created_at <= moment and self._device_match(c, event)
+        ]
+        return latest_inside(candidates, moment, model)
+
+    def origin(self, keys: list[str], occurred_at: datetime) -> Conversion | None:
+        if not set(keys) <= self.identity_keys:
+            found = super().origin(keys, occurred_at)
+            first = (found.occurred_at, 0, found) if found else None
+        else:
+            candidates = [
+                row for key in keys for row in self.identities.get(key, ()) if row[0] <= occurred_at
+            ]
+            first = min(candidates, key=lambda row: row[:2], default=None)
+        # The batch's own installs and registrations come after every stored one of their time.
+        mine = [
+            row
+            for key in keys
+            for row in self.pending_identities.get(key, ())
+            if row[0] <= occurred_at
+        ]
+        earliest = min(mine, key=lambda row: row[:2], default=None)
+        if earliest is not None and (first is None or earliest[0] < first[0]):
+            return earliest[2]
+        return first[2] if first else None
+
+    def policy(self, campaign) -> FraudPolicy:
+        if campaign is None or campaign.pk not in self.policy_known:
+            return super().policy(campaign)
+        return self.policies.get(campaign.pk, DEFAULT_POLICY)
+
+    def _pending_installs(self, conversion: Conversion, since: datetime) -> int:
+        return sum(
+            1
+            for p in self.pending
+            if p.type == ConversionType.INSTALL
+            and p.affiliate_id == conversion.affiliate_id
+            and p.campaign_id == conversion.campaign_id
+            and since <= p.occurred_at <= conversion.occurred_at
+            and p.pk != conversion.pk
+        )
+
+    def installs_in_window(self, conversion: Conversion, since: datetime) -> int:
+        key = (conversion.affiliate_id, conversion.campaign_id, since, conversion.occurred_at)
+        stored = (
+            self.flood[key][0]
+            if key in self.flood
+            else super().installs_in_window(conversion, since)
+        )
+        return stored + self._pending_installs(conversion, since)
+
+    def clicks_in_window(self, conversion: Conversion, since: datetime, cap: int) -> int:
+        key = (conversion.affiliate_id, conversion.campaign_id, since, conversion.occurred_at)
+        if key in self.flood:
+            _, clicks, counted_to = self.flood[key]
+            if clicks < counted_to or cap <= counted_to:
+                return min(clicks, cap)
+        return super().clicks_in_window(conversion, since, cap)
+
+    def same_type_count(
+        self, conversion: Conversion, since: datetime, *, field: str, value: str, cap: int
+    ) -> int:
+        if field == "ip":
+            value, known, column = _ip(value), self.burst_ips, 1
+        else:
+            known, column = self.burst_keys, 2
+        moment = conversion.occurred_at
+        if since < self.burst_from or value not in known:
+            stored = super().same_type_count(conversion, since, field=field, value=value, cap=cap)
+        else:
+            stored = sum(
+                1
+                for row in self.burst_rows
+                if row[0] == conversion.type and row[column] == value and since <= row[3] <= moment
+            )
+        mine = sum(
+            1
+            for p in self.pending
+            if p.type == conversion.type
+            and (_ip(p.ip) if field == "ip" else p.player_key) == value
+            and since <= p.occurred_at <= moment
+            and p.reason not in DUPLICATE_REASONS
+            and p.pk != conversion.pk
+        )
+        return min(stored + mine, cap)
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def _reserve_ids(count: int) -> list[int]:
+    """Conversion ids from the table's own sequence, so the batch knows them before it writes."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [Conversion._meta.db_table, count],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _write(pending: list[tuple[Conversion, PostbackEvent]]) -> None:
+    """Insert what the batch decided, with everything that follows a new conversion."""
+    if not pending:
+        return
+    conversions = [c for c, _ in pending]
+    Conversion.objects.bulk_create(conversions)
+    Identity.objects.bulk_create(
+        [
+            Identity(key=key[:200], conversion=c, occurred_at=c.occurred_at)
+            for c, event in pending
+            if c.type in CHAINED
+            for key in _identity_keys(c, event)
+        ],
+        ignore_conflicts=True,
+    )
+    rollup.conversions_add(conversions)
+    ledger.accrue_new(conversions)
+    _outbound(conversions)
+
+
+def _outbound(conversions: list[Conversion]) -> None:
+    """``outbound.outbound_decided`` for new conversions: approved ones, where a URL exists."""
+    from .outbound import Event
+    from .tasks import dispatch_outbound
+
+    approved = [c for c in conversions if c.affiliate_id and c.status == Conversion.Status.APPROVED]
+    if not approved:
+        return
+    with_urls = set(
+        OutboundEndpoint.objects.filter(
+            affiliate_id__in={c.affiliate_id for c in approved}, is_active=True
+        ).values_list("affiliate_id", flat=True)
+    )
+    for conversion in approved:
+        if conversion.affiliate_id in with_urls:
+            pk = conversion.pk
+            transaction.on_commit(lambda pk=pk: dispatch_outbound.delay(pk, Event.APPROVED))
+
+
+# --- the batch --------------------------------------------------------------------------------
+
+
+def _events(rows: list[Postback]) -> tuple[list[PostbackEvent], list[int]]:
+    """Parse each row into its (unsaved) event; unreadable rows are marked failed."""
+    apps: dict[tuple[str, str], App | None] = {}
+
+    def app_for(identifier: str, platform: str) -> App | None:
+        if (identifier, platform) not in apps:
+            apps[identifier, platform] = processing._app_for(identifier, platform)
+        return apps[identifier, platform]
+
+    events, failed = [], []
+    for row in rows:
+        row.attempts += 1
+        try:
+            values = processing.event_values(row, app_for)
+        except processing.UNREADABLE as exc:
+            processing.row_failed(row, exc)
+            failed.append(row.pk)
+            continue
+        events.append(PostbackEvent(postback=row, source=row.source, **values))
+    return events, failed
+
+
+def _attribute(events: list[PostbackEvent]) -> None:
+    """Decide each event in order; plain ones in bulk, the rest one at a time."""
+    start = 0
+    while start < len(events):
+        rest = events[start:]
+        lookups = BatchLookups(rest)
+        ids = iter(_reserve_ids(len(rest)))
+        pending: list[tuple[Conversion, PostbackEvent]] = []
+        for event in rest:
+            start += 1
+            if event.postback.kind not in APPLE_KINDS:
+                conversion = crediting.build_conversion(event, lookups=lookups)
+                claim = conversion.claim_key
+                plain = claim not in lookups.held and claim not in lookups.pending_claims
+                if plain and conversion.type in CHAINED and conversion.affiliate_id:
+                    plain = not lookups.has_orphans(conversion, event)
+                if plain:
+                    conversion.pk = next(ids)
+                    lookups.add(conversion, event)
+                    pending.append((conversion, event))
+                    continue
+            # Not plain: write the batch so far, then the one-at-a-time path with the database
+            # as it now is; the rest of the batch is read afresh after it.
+            _write(pending)
+            crediting.conversion_for_event(event=event)
+            break
+        else:
+            _write(pending)
+
+
+def postbacks_attribute(postback_ids: list[int], *, top_up: int = 0) -> dict[str, int]:
+    """Attribute a batch of inbox rows in one transaction; returns how many ended in each status.
+
+    Rows another worker holds are skipped (that worker finishes them); rows already handled are
+    left alone, so a redelivered batch changes nothing. Idempotent like the one-at-a-time path.
+    With ``top_up``, the batch takes up to that many rows in all, the oldest still waiting:
+    ingestion hands rows over in small batches as they arrive, and one larger batch costs the
+    worker far less than many small ones (their own tasks then find them done).
+    """
+    taken: list[int] = []
+    try:
+        with transaction.atomic():
+            return _attribute_rows(sorted(set(postback_ids)), top_up, taken)
+    except IntegrityError as exc:
+        logger.info("batch claim conflict, going one at a time: %s", exc)
+        return processing.postbacks_one_by_one(taken)
+
+
+def _lock_rows(postback_ids: list[int], top_up: int) -> list[Postback]:
+    waiting = (
+        Postback.objects.select_for_update(of=("self",), skip_locked=True)
+        .select_related("source", "source__app")
+        .filter(status=Postback.Status.RECEIVED)
+    )
+    rows = list(waiting.filter(pk__in=postback_ids).order_by("pk"))
+    if top_up > len(rows):
+        rows += waiting.exclude(pk__in=postback_ids).order_by("received_at", "pk")[
+            : top_up - len(rows)
+        ]
+    return sorted(rows, key=lambda row: row.pk)
+
+
+def _attribute_rows(postback_ids: list[int], top_up: int, taken: list[int]) -> dict[str, int]:
+    rows = _lock_rows(postback_ids, top_up)
+    taken.extend(row.pk for row in rows)
+    events, failed = _events(rows)
+    PostbackEvent.objects.bulk_create(events)
+    for event in events:
+        if event.occurred_at is None:
+            # As crediting._decide does (and, like it, not stored): no time given means when
+            # it reached us.
+            event.occurred_at = event.postback.received_at
+    _attribute(events)
+    done = [e.postback_id for e in events]
+    Postback.objects.filter(pk__in=done).update(
+        status=Postback.Status.PROCESSED,
+        attempts=F("attempts") + 1,
+        processed_at=timezone.now(),
+    )
+    counts = {"skipped": len(set(postback_ids) - set(taken))}
+    if done:
+        counts[Postback.Status.PROCESSED] = len(done)
+    if failed:
+        counts[Postback.Status.FAILED] = len(failed)
+    return {k: v for k, v in counts.items() if v}
