@@ -2,13 +2,13 @@
 
 The hot path does the least that makes the answer honest: find the source by its token, check the
 sender, parse just enough to form the natural dedup key (and to say 400 to malformed input), insert
-one row with ``ON CONFLICT DO NOTHING``, and enqueue the worker after commit.
+one row with ``ON CONFLICT DO NOTHING`` (on PostgreSQL with the rows of concurrent requests:
+``groupcommit``), and hand its id to the workers after commit (in batches: ``handoff``).
 """
 
 import hashlib
 import hmac
 import json
-import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,15 +18,13 @@ from email.policy import HTTP as email_policy
 from typing import Any
 from urllib.parse import parse_qsl
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from . import skadnetwork
+from . import groupcommit, handoff, skadnetwork
 from .adapters import PostbackError, get_adapter
 from .models import Postback, PostbackSource, SourceKind
 from .networks import sender_allowed
-
-logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 MMP_KINDS = ("appsflyer", "adjust", "branch", "singular", "kochava", "s2s")
@@ -132,13 +130,46 @@ def _source_sql() -> str:
 
 def find_source(*, kind: str, token: str, now: datetime) -> SourceRef | None:
     """The source a token names (its current token, or the previous one within its grace)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _source_sql(),
-            [kind, token, token, connection.ops.adapt_datetimefield_value(now), token],
-        )
-        row = cursor.fetchone()
+    params = [kind, token, token, connection.ops.adapt_datetimefield_value(now), token]
+    row = _first_statement(_source_sql(), params)
+    if row is _UNCHECKED:
+        with connection.cursor() as cursor:
+            cursor.execute(_source_sql(), params)
+            row = cursor.fetchone()
     return SourceRef(row[0], row[1], row[2], bool(row[3])) if row else None
+
+
+_UNCHECKED = object()
+
+
+def _first_statement(sql: str, params: list[Any]) -> Any:
+    """The lookup's row, with the lookup as the request's connection health check.
+
+    With CONN_HEALTH_CHECKS Django sends ``SELECT 1`` before a kept connection's first statement
+    in each request: a round trip that cost the postback endpoint as much as the lookup itself.
+    The lookup is that first statement, so it can be the check: run as is on the kept
+    connection, and if that fails (the server closed it meanwhile) the connection is dropped and
+    the caller goes the usual way, on a new one, as Django's check would have made it.
+    ``_UNCHECKED`` when this does not apply (no kept connection, the check done, in a
+    transaction, queries being logged).
+    """
+    db = connection
+    if (
+        db.connection is None
+        or not db.health_check_enabled
+        or db.health_check_done
+        or db.in_atomic_block
+        or db.queries_logged
+    ):
+        return _UNCHECKED
+    try:
+        with db.wrap_database_errors:
+            row = db.connection.execute(sql, params).fetchone()
+    except DatabaseError:
+        db.close()
+        return _UNCHECKED
+    db.health_check_done = True
+    return row
 
 
 def _headers(meta: Mapping[str, Any]) -> dict[str, str]:
@@ -208,20 +239,16 @@ def _row(
     }
 
 
-def _enqueue(postback_id: int) -> None:
-    from .tasks import process_postback
-
-    try:
-        process_postback.delay(postback_id)
-    except Exception:
-        # The row is durable; the sweep re-queues it once the broker is back.
-        logger.warning("postback enqueue failed; the sweep will pick it up id=%s", postback_id)
-
-
 def _store(row: dict[str, Any]) -> tuple[int, bool]:
+    waiting = row["status"] == Postback.Status.RECEIVED
+    if groupcommit.enabled():
+        postback_id, created = groupcommit.committer().submit(row)
+        if created and waiting:
+            handoff.postback_stored(postback_id)  # committed already, by the committer
+        return postback_id, created
     postback_id, created = _insert(row)
-    if created and row["status"] == Postback.Status.RECEIVED:
-        transaction.on_commit(lambda: _enqueue(postback_id))
+    if created and waiting:
+        transaction.on_commit(lambda: handoff.postback_stored(postback_id))
     return postback_id, created
 
 
@@ -241,6 +268,28 @@ def postback_ingest(
     remote_addr: str | None,
 ) -> Outcome:
     """Take one MMP or operator postback: store it once and say what happened."""
+    with groupcommit.coming():
+        return _postback_ingest(
+            kind=kind,
+            token=token,
+            method=method,
+            query=query,
+            body=body,
+            meta=meta,
+            remote_addr=remote_addr,
+        )
+
+
+def _postback_ingest(
+    *,
+    kind: str,
+    token: str,
+    method: str,
+    query: str,
+    body: bytes,
+    meta: Mapping[str, Any],
+    remote_addr: str | None,
+) -> Outcome:
     now = timezone.now()
     if kind not in MMP_KINDS:
         return Outcome(404, {"error": f"unknown postback source {kind!r}"})

@@ -35,6 +35,12 @@ class PortalConfig(AppConfig):
             )
         else:
             logger.info("celery: broker %s", _redact(settings.CELERY_BROKER_URL))
+        logger.info(
+            "postbacks: hand-off to workers %s (POSTBACK_HANDOFF), group commit %s "
+            "(POSTBACK_GROUP_COMMIT)",
+            settings.POSTBACK_HANDOFF,
+            "on" if settings.POSTBACK_GROUP_COMMIT else "off",
+        )
 
 
 def _redact(url: str) -> str:

@@ -9,6 +9,7 @@ RabbitMQ. Which of the two is in force is logged once at start (``portal.apps``)
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -144,6 +145,22 @@ POSTBACK_SWEEP_GRACE_SECONDS = env.int("POSTBACK_SWEEP_GRACE_SECONDS", default=1
 POSTBACK_SWEEP_BATCH = env.int("POSTBACK_SWEEP_BATCH", default=5000)
 # Inbox rows one attribution task takes at a time (the sweep and ingestion publish batches).
 POSTBACK_BATCH = env.int("POSTBACK_BATCH", default=200)
+# How the web process hands stored postbacks to the workers (attribution/handoff.py):
+# "background", a thread per process publishing one task per batch every 50 ms; or "sync", one
+# task per postback from the request itself (the embedded default: a file per message anyway).
+POSTBACK_HANDOFF = env.str("POSTBACK_HANDOFF", default="sync" if EMBEDDED_BROKER else "background")
+if POSTBACK_HANDOFF not in ("background", "sync"):
+    raise ImproperlyConfigured(
+        f"POSTBACK_HANDOFF must be background or sync, not {POSTBACK_HANDOFF!r}"
+    )
+# Concurrent postback requests of one process share one INSERT and one commit
+# (attribution/groupcommit.py): PostgreSQL only, on by default there.
+_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+POSTBACK_GROUP_COMMIT = env.bool("POSTBACK_GROUP_COMMIT", default=_POSTGRES)
+if POSTBACK_GROUP_COMMIT and not _POSTGRES:
+    raise ImproperlyConfigured("POSTBACK_GROUP_COMMIT needs PostgreSQL (DATABASE_URL)")
+# The longest the first row of a group waits for the requests under way to join it.
+POSTBACK_GROUP_COMMIT_WAIT_MS = env.float("POSTBACK_GROUP_COMMIT_WAIT_MS", default=10.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-postbacks": {"task": "attribution.sweep_postbacks", "schedule": 60.0},
     "fill-click-rollups": {"task": "attribution.fill_click_rollups", "schedule": 60.0},

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from tests.factories import (
@@ -94,3 +96,17 @@ def pytest_report_header(config) -> list[str]:
         f"database: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('HOST') or db['NAME']}",
         f"celery broker: {broker}",
     ]
+
+
+def pytest_runtest_setup(item) -> None:
+    """``@pytest.mark.postgres`` tests skip on SQLite, except in CI, where they fail instead."""
+    if item.get_closest_marker("postgres") is None:
+        return
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.postgresql":
+        message = f"needs PostgreSQL (DATABASE_URL); the database is {engine.rsplit('.', 1)[-1]}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)

@@ -99,8 +99,10 @@ def celery_worker(
 
 
 @contextmanager
-def web_server(tmp_path: Path, *, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A real gunicorn serving the portal on loopback; yields its base URL."""
+def web_server(
+    tmp_path: Path, *, env: dict[str, str] | None = None, threads: int = 4
+) -> Iterator[str]:
+    """A real gunicorn (one gthread worker, as gunicorn.conf.py) on loopback; yields its URL."""
     port = free_port()
     log = tmp_path / f"web-{port}.log"
     cmd = [
@@ -111,7 +113,7 @@ def web_server(tmp_path: Path, *, env: dict[str, str] | None = None) -> Iterator
         "--workers",
         "1",
         "--threads",
-        "4",
+        str(threads),
         "--access-logfile",
         "-",
     ]

@@ -13,7 +13,7 @@ from collections import Counter
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from affiliates.models import AuditEvent
 from attribution import batch, processing
@@ -30,13 +30,8 @@ from payouts.models import LedgerEntry
 from tests import simulation
 from tests.attribution.test_simulated_month import SEED, USER_AGENTS, Played, check
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="the batch path is PostgreSQL's; SQLite goes one row at a time",
-    ),
-]
+# The batch path is PostgreSQL's; on SQLite every postback goes one at a time.
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def _play(month: simulation.Month, client) -> Played:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import close_old_connections, connection, connections
 from django.utils import timezone
 
 from attribution import ingestion, processing
@@ -355,3 +355,28 @@ def test_when_the_database_is_down_the_answer_is_503(client):
     assert response["Retry-After"]
     assert "retry" in response.json()["error"]
     assert Postback.objects.count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_postback_on_a_kept_connection_the_database_dropped_is_still_stored(client):
+    # given a kept database connection that the server has since closed (a restart, a failover)
+    source = PostbackSourceFactory(kind="s2s")
+    assert client.get(url(source) + "?" + payloads.S2S_FTD).status_code == 200
+    pid = connection.connection.info.backend_pid
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+
+    # when the next postback arrives (a server's request start, which the test client skips)
+    close_old_connections()
+    response = client.get(url(source) + "?" + payloads.S2S_FTD.replace("dep-1001", "dep-1002"))
+
+    # then it is looked up again on a new connection and stored, not answered 503
+    assert response.status_code == 200
+    assert response.json()["status"] == "accepted"
+    assert connection.connection.info.backend_pid != pid
+    assert Postback.objects.count() == 2

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 
 from attribution import processing
 from attribution.models import Postback, PostbackEvent
@@ -29,22 +30,38 @@ def fetch(url: str, body: bytes | None = None) -> tuple[int, dict]:
         return error.code, json.loads(error.read() or b"{}")
 
 
-def test_twenty_senders_repeating_the_same_fifty_postbacks_store_exactly_fifty(live_server):
-    # given 50 distinct postbacks from the operator's backend
+def production_env(*, group_commit: bool = True, **overrides: str) -> dict[str, str]:
+    """The web server as deployed: hand-off in batches by a thread, group commit on PostgreSQL."""
+    grouped = group_commit and connection.vendor == "postgresql"
+    return process_env(
+        POSTBACK_HANDOFF="background",
+        POSTBACK_GROUP_COMMIT="true" if grouped else "false",
+        **overrides,
+    )
+
+
+@pytest.mark.parametrize(
+    "group_commit", [pytest.param(True, marks=pytest.mark.postgres), False], ids=["group", "alone"]
+)
+def test_twenty_senders_repeating_the_same_fifty_postbacks_store_exactly_fifty(
+    tmp_path, group_commit
+):
+    # given 50 distinct postbacks from the operator's backend, and gunicorn's gthread worker
     source = PostbackSourceFactory(kind="s2s")
-    urls = [
-        f"{live_server.url}/postbacks/s2s/{source.token}/?click_id=c{n}&event=ftd&txid=tx-{n}"
-        f"&amount=10.00&currency=EUR"
-        for n in range(50)
-    ]
+    with web_server(tmp_path, env=production_env(group_commit=group_commit), threads=8) as base:
+        urls = [
+            f"{base}/postbacks/s2s/{source.token}/?click_id=c{n}&event=ftd&txid=tx-{n}"
+            f"&amount=10.00&currency=EUR"
+            for n in range(50)
+        ]
 
-    # when 20 threads post all 50 at the same moment
-    def sender(offset: int) -> list[tuple[int, str]]:
-        order = urls[offset:] + urls[:offset]  # each thread starts elsewhere: real collisions
-        return [(status, body.get("status")) for status, body in map(fetch, order)]
+        # when 20 threads post all 50 at the same moment
+        def sender(offset: int) -> list[tuple[int, str]]:
+            order = urls[offset:] + urls[:offset]  # each thread starts elsewhere: collisions
+            return [(status, body.get("status")) for status, body in map(fetch, order)]
 
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        answers = [a for batch in pool.map(sender, range(0, 60, 3)) for a in batch]
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            answers = [a for batch in pool.map(sender, range(0, 60, 3)) for a in batch]
 
     # then exactly 50 are stored, and every other answer is a 200 duplicate
     assert Counter(answers) == {(200, "accepted"): 50, (200, "duplicate"): 950}
@@ -55,10 +72,29 @@ def test_twenty_senders_repeating_the_same_fifty_postbacks_store_exactly_fifty(l
 
 
 @pytest.mark.worker
+def test_postbacks_answered_by_the_server_reach_a_real_worker_in_batches(tmp_path):
+    # given the web server as deployed and a worker
+    purge_queue()
+    source = PostbackSourceFactory(kind="s2s")
+    with web_server(tmp_path, env=production_env(), threads=8) as base, celery_worker(tmp_path):
+        # when 10 senders post 60 postbacks at once
+        urls = [f"{base}/postbacks/s2s/{source.token}/?event=dep&txid=t{n}" for n in range(60)]
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            answers = list(pool.map(fetch, urls))
+
+        # then each was stored, and the worker processed every one with no sweep
+        assert {(status, body["status"]) for status, body in answers} == {(200, "accepted")}
+        assert wait_until(
+            lambda: Postback.objects.filter(status=Postback.Status.PROCESSED).count() == 60
+        )
+    assert PostbackEvent.objects.count() == 60
+
+
+@pytest.mark.worker
 def test_with_the_broker_down_postbacks_are_kept_and_the_sweep_processes_them(tmp_path, settings):
     # given a web server whose broker is unreachable
     source = PostbackSourceFactory(kind="s2s")
-    dead_broker = process_env(CELERY_BROKER_URL="redis://127.0.0.1:1/0")
+    dead_broker = production_env(CELERY_BROKER_URL="redis://127.0.0.1:1/0")
     with web_server(tmp_path, env=dead_broker) as base:
         # when postbacks arrive
         answers = [
