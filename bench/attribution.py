@@ -364,6 +364,12 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
             "WHERE status = 'processed' AND id > %s",
             [base_id],
         ).fetchone()
+        # A batch's rows share one processed_at: the first batch's are done at the span's start.
+        n_first = conn.execute(
+            "SELECT count(*) FROM attribution_postback "
+            "WHERE status = 'processed' AND id > %s AND processed_at = %s",
+            [base_id, first_at],
+        ).fetchone()[0]
         mine = (
             "FROM attribution_conversion c JOIN attribution_postbackevent e ON e.id = c.event_id "
             "WHERE e.postback_id > %s"
@@ -379,7 +385,7 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
         ).fetchone()[0]
 
     span = (last_at - first_at).total_seconds() if n_processed > 1 else 0.0
-    attributed_rps = (n_processed - 1) / span if span > 0 else float("nan")
+    attributed_rps = (n_processed - n_first) / span if span > 0 else float("nan")
     wall = done - started
     polled = (
         (n_processed - processed_at_first) / (done - first_seen)
@@ -403,8 +409,9 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
     startup = (first_seen - started) if first_seen is not None else float("nan")
     print(
         f"  phase B (worker): {n_processed} postbacks processed; first..last processed_at "
-        f"{span:.2f}s; {wall:.1f}s from the worker's start (start-up {startup:.1f}s); rate by "
-        f"polling {polled:.0f}/s"
+        f"{span:.2f}s ({n_processed - n_first} processed after the first batch of {n_first}); "
+        f"{wall:.1f}s from the worker's start (start-up {startup:.1f}s); rate by polling "
+        f"{polled:.0f}/s"
     )
     if cpu_at_first is not None and n_processed > processed_at_first:
         handled = n_processed - processed_at_first

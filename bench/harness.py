@@ -363,9 +363,12 @@ class _LoggedProcess:
 class Server(_LoggedProcess):
     """gunicorn serving the portal's WSGI app with ``bench.settings``; a context manager.
 
-    Sync workers. gunicorn's sync worker closes the connection after every response (it forces
-    ``Connection: close``), so with it each request pays a TCP connect on loopback, bare and
-    real alike; the load clients reconnect by themselves.
+    Sync workers by default. gunicorn's sync worker closes the connection after every response
+    (it forces ``Connection: close``), so with it each request pays a TCP connect on loopback,
+    bare and real alike; the load clients reconnect by themselves. ``threads`` > 1 runs gthread
+    workers (the production configuration, ``gunicorn.conf.py``), which keep connections alive.
+    The repository's ``gunicorn.conf.py`` is read (for its worker hooks); the flags given here
+    override its worker class, workers and threads.
     """
 
     def __init__(
@@ -373,6 +376,7 @@ class Server(_LoggedProcess):
         env: Mapping[str, str],
         *,
         workers: int = 2,
+        threads: int = 1,
         host: str = HOST,
         port: int | None = None,
         app: str = "portal.wsgi:application",
@@ -380,6 +384,8 @@ class Server(_LoggedProcess):
     ) -> None:
         self.env = dict(env)
         self.workers = workers
+        self.threads = threads
+        self.worker_class = "sync" if threads == 1 else "gthread"
         self.host = host
         self.port = port or free_port(host)
         self.app = app
@@ -402,11 +408,13 @@ class Server(_LoggedProcess):
             "--workers",
             str(self.workers),
             "--worker-class",
-            "sync",
+            self.worker_class,
+            "--threads",
+            str(self.threads),
             "--no-control-socket",
             *self.extra_args,
         ]
-        log(f"starting gunicorn ({self.workers} sync workers) on {self.base_url}")
+        log(f"starting gunicorn ({self.describe()}) on {self.base_url}")
         # Own session: Ctrl-C reaches only us, and we stop the server (all of its group) ourselves.
         self.proc = subprocess.Popen(
             cmd,
@@ -419,6 +427,11 @@ class Server(_LoggedProcess):
         self.wait_ready(ready_path, timeout=timeout)
         log(f"server ready (pid {self.proc.pid})")
         return self
+
+    def describe(self) -> str:
+        if self.worker_class == "sync":
+            return f"{self.workers} sync workers"
+        return f"{self.workers} gthread workers x {self.threads} threads"
 
     def wait_ready(self, path: str = "/healthz", *, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -496,6 +509,34 @@ def redis_queue_length(broker_url: str = BENCH_BROKER_URL, queue: str = CELERY_Q
     try:
         keys = [queue.encode()] + [k for k in client.scan_iter(match=f"{queue}\x06\x16*")]
         return sum(client.llen(k) for k in keys if client.type(k) == b"list")
+    finally:
+        client.close()
+
+
+def redis_queued_task_args(
+    broker_url: str = BENCH_BROKER_URL, queue: str = CELERY_QUEUE
+) -> list[tuple[str, list]]:
+    """(task name, positional args) of every message waiting in a Celery queue on Redis, read
+    without taking them (kombu's JSON envelope: base64 body of ``[args, kwargs, embed]``)."""
+    import base64
+
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        keys = [queue.encode()] + [k for k in client.scan_iter(match=f"{queue}\x06\x16*")]
+        found = []
+        for key in keys:
+            if client.type(key) != b"list":
+                continue
+            for raw in client.lrange(key, 0, -1):
+                message = json.loads(raw)
+                body = message["body"]
+                if message.get("properties", {}).get("body_encoding") == "base64":
+                    body = base64.b64decode(body)
+                args = json.loads(body)[0]
+                found.append((message.get("headers", {}).get("task", ""), args))
+        return found
     finally:
         client.close()
 

@@ -1,22 +1,36 @@
 """Durable postbacks accepted per second: the real ``/postbacks/<kind>/<token>/`` endpoint against
 a bare view doing one INSERT of the same request into the same inbox table.
 
-Both run in the same gunicorn, with the same settings and middleware, on PostgreSQL, in the same
-run: bare, then real, then bare again (``--rounds`` adds real/bare pairs), so drift shows. Every
-request carries a unique transaction id (s2s) or AppsFlyer id (``--kind appsflyer``), so each one
-is a new inbox row, never a duplicate. The server runs with CELERY_BROKER_URL pointing at the
-local Redis, so the real endpoint publishes its ``attribution.process_postback`` task after the
-commit, as in production; no worker runs, the queue only grows, and it is purged at the end.
+Both run in the same gunicorn, in the production configuration (``gunicorn.conf.py``: gthread
+workers, ``--workers`` processes of ``--threads`` threads), with the same settings and
+middleware, on PostgreSQL, in the same run: bare, then real, then bare again (``--rounds`` adds
+real/bare pairs), so drift shows. ``--clients`` processes send at once over keep-alive
+connections, as MMPs (which retry and send in parallel) do. Every request carries a unique
+transaction id (s2s) or AppsFlyer id (``--kind appsflyer``), so each one is a new inbox row, never
+a duplicate. The server runs with CELERY_BROKER_URL pointing at the local Redis, so the real
+endpoint hands its rows to the workers as in production; no worker runs, the queue only grows,
+and it is purged at the end.
 
-The real endpoint looks its source up by token, parses the request with the source's adapter,
-inserts one row (INSERT ... ON CONFLICT DO NOTHING RETURNING id) and publishes one task. The bare
-view (``bench.views.bare_insert``) does ``Postback.objects.create(...)`` with the same fields and
-answers the same JSON. Afterwards the rows inserted must equal the real requests answered 200,
-and the queue must have grown by as many tasks. "postgres" in the CPU figures is the local
+What is compared is the whole design of the real endpoint against the naive one. The real
+endpoint looks its source up by token, parses the request with the source's adapter, hands the
+row to its process's group committer (POSTBACK_GROUP_COMMIT: concurrent requests share one
+``INSERT ... ON CONFLICT DO NOTHING RETURNING`` and one commit, and each answers only once its
+row is committed), and its id to the hand-off thread (POSTBACK_HANDOFF=background: one
+``attribution.process_postbacks`` task per batch of ids). The bare view
+(``bench.views.bare_insert``) looks nothing up and parses nothing: ``Postback.objects.create(...)``
+with the same fields, in its own transaction on the request's connection, and the same JSON
+answer, enqueuing nothing. The real endpoint does more for each request (a token lookup, a parse,
+a hand-off between threads); where it beats the bare view, it is by committing together and
+publishing in batches what the bare view commits alone, so the figures depend on how many
+requests a process has in flight at once (``--clients``, ``--threads``).
+
+Afterwards the rows inserted must equal the real requests answered 200, and the ids inside the
+tasks queued during the real phases must be as many. "postgres" in the CPU figures is the local
 PostgreSQL server (backends, WAL writer, ...) less the live backends of other databases, "redis"
 the redis-server process.
 
-    cd /work/main && .venv/bin/python bench/postbacks.py [--kind s2s|appsflyer] [--seconds 10]
+    cd /work/main && flock /tmp/bench.lock .venv/bin/python bench/postbacks.py \
+        [--kind s2s|appsflyer] [--seconds 10] [--clients 16] [--workers 2] [--threads 8]
 """
 
 import sys
@@ -38,6 +52,20 @@ BROKER_URL = harness.BENCH_BROKER_URL
 # MMPs and operator backends send plain server-side HTTP clients; sent to both sides alike.
 HEADERS = {"User-Agent": "bench-postback-sender/1.0", "Accept": "application/json"}
 KINDS = ("s2s", "appsflyer")
+# The hand-off thread publishes every 50 ms (attribution.handoff.FLUSH_INTERVAL): a phase's last
+# ids are counted after this.
+HANDOFF_SETTLE = 0.5
+
+
+def queued_ids(broker_url: str) -> int:
+    """Postback ids inside the attribution tasks waiting in the queue (a batch task holds many)."""
+    total = 0
+    for task, args in harness.redis_queued_task_args(broker_url):
+        if task == "attribution.process_postbacks":
+            total += len(args[0])
+        elif task == "attribution.process_postback":
+            total += 1
+    return total
 
 
 def s2s_query(tag: str, click_id: str, client: int, n: int, _now: int) -> str:
@@ -93,8 +121,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kind", choices=KINDS, default="s2s", help="postback source [s2s]")
     parser.add_argument("--seconds", type=float, default=10, help="per measured phase [10]")
-    parser.add_argument("--clients", type=int, default=4, help="load client processes [4]")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers [2]")
+    parser.add_argument("--clients", type=int, default=16, help="load client processes [16]")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes [2]")
+    parser.add_argument(
+        "--threads", type=int, default=8, help="threads per gunicorn worker (gthread) [8]"
+    )
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured seconds per side [2]")
     parser.add_argument(
         "--rounds", type=int, default=1, help="real/bare pairs after the first bare phase [1]"
@@ -111,8 +142,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.broker_url.startswith(("redis://127.0.0.1", "redis://localhost")):
         parser.error("--broker-url must be a Redis on loopback")
-    if args.seconds <= 0 or args.clients < 1 or args.workers < 1 or args.rounds < 1:
-        parser.error("--seconds, --clients, --workers and --rounds must be positive")
+    if min(args.clients, args.workers, args.threads, args.rounds) < 1 or args.seconds <= 0:
+        parser.error("--seconds, --clients, --workers, --threads and --rounds must be positive")
     if args.clicks < 1:
         parser.error("--clicks must be at least 1")
     return args
@@ -146,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     BROKER_URL = args.broker_url
     if not harness.broker_preflight(BROKER_URL):
         return 2
-    env = harness.prepare_database(CELERY_BROKER_URL=BROKER_URL)
+    # Spelled out, whatever the calling shell has: the production path on both counts.
+    env = harness.prepare_database(
+        CELERY_BROKER_URL=BROKER_URL, POSTBACK_GROUP_COMMIT="true", POSTBACK_HANDOFF="background"
+    )
     try:
         return run(args, env)
     finally:
@@ -178,7 +212,7 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
     )
     log(
         f"server CELERY_BROKER_URL={BROKER_URL}: the real endpoint publishes "
-        "attribution.process_postback after each commit; NO worker runs (the queue only grows)"
+        "attribution.process_postbacks per batch of ids; NO worker runs (the queue only grows)"
     )
     nonce = secrets.randbits(24)
     calls = iter(range(1, 10_000))
@@ -209,7 +243,7 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
     rows_real: list[int] = []
     rows_bare: list[int] = []
     enqueued: list[int] = []
-    with harness.Server(env, workers=args.workers) as server:
+    with harness.Server(env, workers=args.workers, threads=args.threads) as server:
         sanity_real = paths(real_prefix)(0, 0)
         log(f"sanity: GET {sanity_real[:90]}... -> {check_once(server.port, sanity_real)}")
         sanity_bare = paths(bare_prefix)(0, 0)
@@ -223,7 +257,7 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
         for number, kind in enumerate(phases, 1):
             log(f"phase {number}/{len(phases)}: {kind}, {args.clients} clients, {args.seconds:g}s")
             rows_before = harness.count_rows(POSTBACK_TABLE)
-            queued_before = harness.redis_queue_length(BROKER_URL)
+            queued_before = queued_ids(BROKER_URL)
             if kind == "bare":
                 label = f"bare one-INSERT view (run {len(bare_runs) + 1})"
                 result = load(bare_prefix, args.seconds, label)
@@ -234,13 +268,15 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
                 result = load(real_prefix, args.seconds, label)
                 real_runs.append(result)
                 rows_real.append(harness.count_rows(POSTBACK_TABLE) - rows_before)
-                enqueued.append(harness.redis_queue_length(BROKER_URL) - queued_before)
+                time.sleep(HANDOFF_SETTLE)  # ids answered at the very end may not be published yet
+                enqueued.append(queued_ids(BROKER_URL) - queued_before)
             log("  " + result.summary())
             log("  " + result.cpu_summary())
             if result.errors:
                 log(f"  statuses {result.statuses}; samples: {result.error_samples}")
         server_log = server.log_tail()
         queued_total = harness.redis_queue_length(BROKER_URL)
+        queued_total_ids = queued_ids(BROKER_URL)
 
     idle_after = harness.host_cpu_busy(1.0)
     if idle_after is not None:
@@ -252,13 +288,15 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
 
     print()
     print(
-        f"postbacks benchmark ({args.kind}): {args.clients} client processes, {args.workers} "
-        f"gunicorn sync workers, {args.seconds:g}s per phase, PostgreSQL "
-        f"{harness.PG_HOST}:{harness.PG_PORT}, broker {BROKER_URL}"
+        f"postbacks benchmark ({args.kind}): {args.clients} client processes, gunicorn "
+        f"{args.workers} gthread workers x {args.threads} threads (bare and real alike), "
+        f"{args.seconds:g}s per phase, PostgreSQL {harness.PG_HOST}:{harness.PG_PORT}, "
+        f"broker {BROKER_URL}"
     )
     print(
         "  no Celery worker was running: the real endpoint's tasks were published to Redis and "
-        f"left queued ({queued_total} at the end), then purged"
+        f"left queued ({queued_total} messages holding {queued_total_ids} ids at the end), "
+        "then purged"
     )
     for result in [*bare_runs, *real_runs]:
         print(f"  {result.summary()}")
@@ -297,8 +335,8 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
     )
     queue_ok = sum(enqueued) == real.ok
     print(
-        f"tasks enqueued in Redis during real phases: {sum(enqueued)}, successful real "
-        f"requests: {real.ok}  {'OK' if queue_ok else 'MISMATCH'}"
+        f"postback ids in the tasks enqueued during real phases: {sum(enqueued)}, successful "
+        f"real requests: {real.ok}  {'OK' if queue_ok else 'MISMATCH'}"
     )
     errors = bare.errors + real.errors
     if errors:
