@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +19,10 @@ from email.policy import HTTP as email_policy
 from typing import Any
 from urllib.parse import parse_qsl
 
-from django.db import DatabaseError, connection, transaction
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from . import groupcommit, handoff, skadnetwork
@@ -122,54 +126,50 @@ def _source_sql() -> str:
     # Written out: compiling the equivalent queryset cost more CPU than PostgreSQL spends on it
     # (bench/postbacks.py). Both tokens are indexed; the current one wins over a previous one.
     return (
-        f"SELECT id, hmac_secret, allowed_networks, is_active FROM {table} "  # noqa: S608
+        "SELECT id, hmac_secret, allowed_networks, is_active, token = %s, "  # noqa: S608
+        f"previous_token_valid_until FROM {table} "
         "WHERE kind = %s AND (token = %s OR (previous_token = %s AND "
         "previous_token_valid_until > %s)) ORDER BY (token = %s) DESC LIMIT 1"
     )
 
 
+# (kind, token) -> (cached until, on time.monotonic(); the source; until when a previous token
+# is good, None for a current one). Only tokens that name a source are kept, so its size is
+# bounded by the sources, whatever senders try.
+_sources: dict[tuple[str, str], tuple[float, SourceRef, datetime | None]] = {}
+
+
 def find_source(*, kind: str, token: str, now: datetime) -> SourceRef | None:
-    """The source a token names (its current token, or the previous one within its grace)."""
-    params = [kind, token, token, connection.ops.adapt_datetimefield_value(now), token]
-    row = _first_statement(_source_sql(), params)
-    if row is _UNCHECKED:
-        with connection.cursor() as cursor:
-            cursor.execute(_source_sql(), params)
-            row = cursor.fetchone()
-    return SourceRef(row[0], row[1], row[2], bool(row[3])) if row else None
+    """The source a token names (its current token, or the previous one within its grace).
 
-
-_UNCHECKED = object()
-
-
-def _first_statement(sql: str, params: list[Any]) -> Any:
-    """The lookup's row, with the lookup as the request's connection health check.
-
-    With CONN_HEALTH_CHECKS Django sends ``SELECT 1`` before a kept connection's first statement
-    in each request: a round trip that cost the postback endpoint as much as the lookup itself.
-    The lookup is that first statement, so it can be the check: run as is on the kept
-    connection, and if that fails (the server closed it meanwhile) the connection is dropped and
-    the caller goes the usual way, on a new one, as Django's check would have made it.
-    ``_UNCHECKED`` when this does not apply (no kept connection, the check done, in a
-    transaction, queries being logged).
+    Each web process keeps what it found for POSTBACK_SOURCE_CACHE_SECONDS: an MMP sends the
+    same few tokens all day, and the lookup cost as much CPU as the rest of the request. A
+    change to a source (deactivated, secret or networks changed, token rotated) clears this
+    process's copy at once and reaches the others within those seconds; a previous token stops
+    working at its deadline whatever is kept.
     """
-    db = connection
-    if (
-        db.connection is None
-        or not db.health_check_enabled
-        or db.health_check_done
-        or db.in_atomic_block
-        or db.queries_logged
-    ):
-        return _UNCHECKED
-    try:
-        with db.wrap_database_errors:
-            row = db.connection.execute(sql, params).fetchone()
-    except DatabaseError:
-        db.close()
-        return _UNCHECKED
-    db.health_check_done = True
-    return row
+    key = (kind, token)
+    kept = _sources.get(key)
+    if kept is not None and kept[0] > time.monotonic() and (kept[2] is None or kept[2] > now):
+        return kept[1]
+    at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(_source_sql(), [token, kind, token, token, at, token])
+        row = cursor.fetchone()
+    if row is None:
+        _sources.pop(key, None)
+        return None
+    source = SourceRef(row[0], row[1], row[2], bool(row[3]))
+    seconds = settings.POSTBACK_SOURCE_CACHE_SECONDS
+    if seconds > 0:
+        _sources[key] = (time.monotonic() + seconds, source, None if row[4] else row[5])
+    return source
+
+
+@receiver(post_save, sender=PostbackSource)
+@receiver(post_delete, sender=PostbackSource)
+def _forget_sources(**kwargs: Any) -> None:
+    _sources.clear()
 
 
 def _headers(meta: Mapping[str, Any]) -> dict[str, str]:

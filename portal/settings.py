@@ -159,6 +159,8 @@ _POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 POSTBACK_GROUP_COMMIT = env.bool("POSTBACK_GROUP_COMMIT", default=_POSTGRES)
 if POSTBACK_GROUP_COMMIT and not _POSTGRES:
     raise ImproperlyConfigured("POSTBACK_GROUP_COMMIT needs PostgreSQL (DATABASE_URL)")
+# How long a web process keeps a postback source it looked up by token (0: look up every time).
+POSTBACK_SOURCE_CACHE_SECONDS = env.float("POSTBACK_SOURCE_CACHE_SECONDS", default=5.0)
 # The longest the first row of a group waits for the requests under way to join it.
 POSTBACK_GROUP_COMMIT_WAIT_MS = env.float("POSTBACK_GROUP_COMMIT_WAIT_MS", default=10.0)
 CELERY_BEAT_SCHEDULE = {

@@ -306,10 +306,32 @@ def test_a_rotated_token_keeps_working_for_its_grace_period(client):
     source_rotate_token(source=source)
     assert client.get(f"/postbacks/s2s/{old}/?" + payloads.S2S_FTD).status_code == 200
     assert client.get(url(source) + "?" + payloads.S2S_FTD).json()["status"] == "duplicate"
-    PostbackSource.objects.filter(pk=source.pk).update(
-        previous_token_valid_until=timezone.now() - timedelta(seconds=1)
-    )
+    # the web process keeps the source it found, but not past the old token's deadline
+    later = timezone.now() + timedelta(days=7, seconds=1)
+    assert ingestion.find_source(kind="s2s", token=old, now=later) is None
+    assert ingestion.find_source(kind="s2s", token=source.token, now=later).pk == source.pk
+    source.previous_token_valid_until = timezone.now() - timedelta(seconds=1)
+    source.save(update_fields=["previous_token_valid_until"])
     assert client.get(f"/postbacks/s2s/{old}/?" + payloads.S2S_FTD).status_code == 404
+
+
+def test_a_change_to_a_source_takes_effect_at_once_in_the_process_that_made_it(client):
+    # given a source whose token this process has just looked up (and keeps)
+    source = PostbackSourceFactory(kind="s2s")
+    assert client.get(url(source) + "?" + payloads.S2S_FTD).status_code == 200
+
+    # when a manager disables it, and then gives it a secret instead
+    source.is_active = False
+    source.save()
+    disabled = client.get(url(source) + "?" + payloads.S2S_FTD.replace("dep-1001", "dep-2"))
+    source.is_active, source.hmac_secret = True, "s3cret"
+    source.save()
+    unsigned = client.get(url(source) + "?" + payloads.S2S_FTD.replace("dep-1001", "dep-3"))
+
+    # then neither waits for the kept copy to expire
+    assert disabled.status_code == 403
+    assert unsigned.status_code == 403
+    assert Postback.objects.count() == 1
 
 
 def test_the_trailing_slash_is_optional_for_a_post(client):
