@@ -6,6 +6,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.db.models import QuerySet
 
+from portal.bulk import insert_many
+
 from .models import Affiliate, AuditEvent, Campaign, TrackingLink
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -34,7 +36,7 @@ def audit_bulk(
     if not objs:
         return
     content_type = ContentType.objects.get_for_model(objs[0])
-    AuditEvent.objects.bulk_create(
+    insert_many(
         [
             AuditEvent(
                 content_type=content_type,

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from affiliates.models import App
 from payouts import ledger
+from portal import bulk
 
 from . import crediting, processing, rollup
 from .lookups import (
@@ -50,6 +51,9 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
+# A deferred row waits this long before its own batch: the other worker's batch takes about
+# that long to commit.
+RETRY_DEFERRED_SECONDS = 0.2
 CHAINED = (ConversionType.INSTALL, ConversionType.REGISTRATION)
 
 
@@ -81,6 +85,8 @@ class BatchLookups(Lookups):
             list
         )
         self.pending_organic: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+        self.pending_installs: dict[tuple, list[Conversion]] = defaultdict(list)
+        self.pending_same: dict[tuple, list[Conversion]] = defaultdict(list)
         self.events = events
         times = [e.occurred_at for e in events]
         self.lo, self.hi = min(times), max(times)
@@ -182,16 +188,22 @@ class BatchLookups(Lookups):
         self.burst_keys = {
             keys[0] for e in self.events if (keys := crediting.player_keys(e, _brand_of(e)))
         }
-        self.burst_rows = [
-            (kind, _ip(ip), key, at)
-            for kind, ip, key, at in Conversion.objects.filter(
+        # (type, "ip" or "player_key", value) -> the times of stored conversions
+        self.burst_times: dict[tuple, list[datetime]] = defaultdict(list)
+        rows = (
+            Conversion.objects.filter(
                 Q(ip__in=self.burst_ips) | Q(player_key__in=self.burst_keys),
                 occurred_at__gte=self.burst_from,
                 occurred_at__lte=self.hi,
             )
             .exclude(reason__in=DUPLICATE_REASONS)
             .values_list("type", "ip", "player_key", "occurred_at")
-        ]
+        )
+        for kind, ip, key, at in rows:
+            if ip:
+                self.burst_times[kind, "ip", _ip(ip)].append(at)
+            if key:
+                self.burst_times[kind, "player_key", key].append(at)
 
     def _orphans(self) -> None:
         brands = {_brand_of(e) for e in self.events}
@@ -261,6 +273,16 @@ class BatchLookups(Lookups):
     def add(self, conversion: Conversion, event: PostbackEvent) -> None:
         self.pending.append(conversion)
         self.pending_claims.add(conversion.claim_key)
+        # What the fraud counts look the batch's own conversions up by.
+        if conversion.type == ConversionType.INSTALL:
+            pair = (conversion.affiliate_id, conversion.campaign_id)
+            self.pending_installs[pair].append(conversion)
+        if conversion.reason not in DUPLICATE_REASONS:
+            if conversion.ip:
+                self.pending_same[conversion.type, "ip", _ip(conversion.ip)].append(conversion)
+            if conversion.player_key:
+                same = (conversion.type, "player_key", conversion.player_key)
+                self.pending_same[same].append(conversion)
         sequence = len(self.pending)
         chains = conversion.type in CHAINED and conversion.affiliate_id
         if chains and conversion.status != Conversion.Status.REJECTED:
@@ -355,14 +377,11 @@ class BatchLookups(Lookups):
         return self.policies.get(campaign.pk, DEFAULT_POLICY)
 
     def _pending_installs(self, conversion: Conversion, since: datetime) -> int:
+        pair = (conversion.affiliate_id, conversion.campaign_id)
         return sum(
             1
-            for p in self.pending
-            if p.type == ConversionType.INSTALL
-            and p.affiliate_id == conversion.affiliate_id
-            and p.campaign_id == conversion.campaign_id
-            and since <= p.occurred_at <= conversion.occurred_at
-            and p.pk != conversion.pk
+            for p in self.pending_installs.get(pair, ())
+            if since <= p.occurred_at <= conversion.occurred_at and p.pk != conversion.pk
         )
 
     def installs_in_window(self, conversion: Conversion, since: datetime) -> int:
@@ -386,26 +405,19 @@ class BatchLookups(Lookups):
         self, conversion: Conversion, since: datetime, *, field: str, value: str, cap: int
     ) -> int:
         if field == "ip":
-            value, known, column = _ip(value), self.burst_ips, 1
+            value, known = _ip(value), self.burst_ips
         else:
-            known, column = self.burst_keys, 2
+            known = self.burst_keys
         moment = conversion.occurred_at
         if since < self.burst_from or value not in known:
             stored = super().same_type_count(conversion, since, field=field, value=value, cap=cap)
         else:
-            stored = sum(
-                1
-                for row in self.burst_rows
-                if row[0] == conversion.type and row[column] == value and since <= row[3] <= moment
-            )
+            times = self.burst_times.get((conversion.type, field, value), ())
+            stored = sum(1 for at in times if since <= at <= moment)
         mine = sum(
             1
-            for p in self.pending
-            if p.type == conversion.type
-            and (_ip(p.ip) if field == "ip" else p.player_key) == value
-            and since <= p.occurred_at <= moment
-            and p.reason not in DUPLICATE_REASONS
-            and p.pk != conversion.pk
+            for p in self.pending_same.get((conversion.type, field, value), ())
+            if since <= p.occurred_at <= moment and p.pk != conversion.pk
         )
         return min(stored + mine, cap)
 
@@ -413,30 +425,19 @@ class BatchLookups(Lookups):
 # --- writing ------------------------------------------------------------------------------------
 
 
-def _reserve_ids(count: int) -> list[int]:
-    """Conversion ids from the table's own sequence, so the batch knows them before it writes."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [Conversion._meta.db_table, count],
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
 def _write(pending: list[tuple[Conversion, PostbackEvent]]) -> None:
     """Insert what the batch decided, with everything that follows a new conversion."""
     if not pending:
         return
     conversions = [c for c, _ in pending]
-    Conversion.objects.bulk_create(conversions)
-    Identity.objects.bulk_create(
+    bulk.copy_insert(conversions)
+    bulk.copy_insert(
         [
-            Identity(key=key[:200], conversion=c, occurred_at=c.occurred_at)
+            Identity(key=key, conversion=c, occurred_at=c.occurred_at)
             for c, event in pending
             if c.type in CHAINED
-            for key in _identity_keys(c, event)
-        ],
-        ignore_conflicts=True,
+            for key in dict.fromkeys(k[:200] for k in _identity_keys(c, event))
+        ]
     )
     rollup.conversions_add(conversions)
     ledger.accrue_new(conversions)
@@ -493,7 +494,8 @@ def _attribute(events: list[PostbackEvent]) -> None:
     while start < len(events):
         rest = events[start:]
         lookups = BatchLookups(rest)
-        ids = iter(_reserve_ids(len(rest)))
+        # Conversion ids from the table's own sequence: the batch knows them before it writes.
+        ids = iter(bulk.reserve_ids(Conversion, len(rest)))
         pending: list[tuple[Conversion, PostbackEvent]] = []
         for event in rest:
             start += 1
@@ -535,6 +537,15 @@ def postbacks_attribute(postback_ids: list[int], *, top_up: int = 0) -> dict[str
         return processing.postbacks_one_by_one(taken)
 
 
+def _retry_soon(postback_ids: list[int]) -> None:
+    from .tasks import process_postbacks
+
+    try:
+        process_postbacks.apply_async((postback_ids,), countdown=RETRY_DEFERRED_SECONDS)
+    except Exception:
+        logger.warning("deferred postbacks not queued; the sweep will take them", exc_info=True)
+
+
 def _lock_rows(postback_ids: list[int], top_up: int) -> list[Postback]:
     waiting = (
         Postback.objects.select_for_update(of=("self",), skip_locked=True)
@@ -553,7 +564,13 @@ def _attribute_rows(postback_ids: list[int], top_up: int, taken: list[int]) -> d
     rows = _lock_rows(postback_ids, top_up)
     taken.extend(row.pk for row in rows)
     events, failed = _events(rows)
-    PostbackEvent.objects.bulk_create(events)
+    events, later = crediting.devices_try_lock(events)
+    if later:
+        # Their rows stay waiting; once the worker holding their devices has committed, a
+        # batch of their own takes them (or, failing that, a top-up or the sweep).
+        ids = [e.postback_id for e in later]
+        transaction.on_commit(lambda: _retry_soon(ids))
+    bulk.copy_insert(events)
     for event in events:
         if event.occurred_at is None:
             # As crediting._decide does (and, like it, not stored): no time given means when
@@ -566,7 +583,7 @@ def _attribute_rows(postback_ids: list[int], top_up: int, taken: list[int]) -> d
         attempts=F("attempts") + 1,
         processed_at=timezone.now(),
     )
-    counts = {"skipped": len(set(postback_ids) - set(taken))}
+    counts = {"skipped": len(set(postback_ids) - set(taken)), "deferred": len(later)}
     if done:
         counts[Postback.Status.PROCESSED] = len(done)
     if failed:

@@ -5,6 +5,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
@@ -71,6 +72,11 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
     return {k: clean_text(v) if isinstance(v, str) else v for k, v in values.items()}
 
 
+@cache
+def _field_sizes() -> dict[str, int | None]:
+    return {f.name: f.max_length for f in PostbackEvent._meta.fields}
+
+
 def _mmp_event(
     row: Postback, app_for: Callable[[str, str], App | None] = _app_for
 ) -> dict[str, Any]:
@@ -79,15 +85,15 @@ def _mmp_event(
     )
     event: NormalisedEvent = get_adapter(row.kind).parse(payload)
     source = row.source
-    fields = dataclasses.asdict(event)
-    for dropped in ("source", "dedup_key", "app_id"):
-        fields.pop(dropped)
     app = source.app if source and source.app_id else app_for(event.app_id, event.platform)
-    field_sizes = {f.name: f.max_length for f in PostbackEvent._meta.fields if f.max_length}
-    fields = {
-        k: v[: field_sizes[k]] if isinstance(v, str) and k in field_sizes else v
-        for k, v in fields.items()
-    }
+    sizes = _field_sizes()
+    # Flat values (str, Decimal, datetime, bool): no need for dataclasses.asdict's deep copies.
+    fields = {}
+    for item in dataclasses.fields(event):
+        if item.name in ("source", "dedup_key", "app_id"):
+            continue
+        value = getattr(event, item.name)
+        fields[item.name] = value[: sizes[item.name]] if isinstance(value, str) else value
     return {
         **fields,
         "ip": fields["ip"] or None,
@@ -156,7 +162,9 @@ def postback_process(*, postback_id: int) -> str:
         except UNREADABLE as exc:
             row_failed(row, exc)
             return row.status
-        event = PostbackEvent.objects.create(postback=row, source=row.source, **values)
+        event = PostbackEvent(postback=row, source=row.source, **values)
+        crediting.devices_lock([event])
+        event.save(force_insert=True)
         crediting.conversion_for_event(event=event)
         row.status = Postback.Status.PROCESSED
         row.processed_at = timezone.now()

@@ -20,6 +20,7 @@ from django.utils import timezone
 from affiliates.models import Affiliate
 from affiliates.services import Actor, audit_bulk, audit_record
 from attribution.models import Conversion, ConversionType
+from portal.bulk import insert_many
 
 from . import fx, plans
 from .models import CommissionPlan, LedgerEntry, PlanAssignment, PlanVersion, RevShareStatement
@@ -376,7 +377,8 @@ def _price(conversion: Conversion, memo: AccrualMemo, *, generation: int = 0) ->
 
 def _write_accruals(accruals: list[_Accrual]) -> None:
     """Insert priced entries, then their parents' shares, each with its audit row."""
-    entries = LedgerEntry.objects.bulk_create([a.entry for a in accruals])
+    entries = [a.entry for a in accruals]
+    insert_many(entries)
     derived = [
         LedgerEntry(
             key=f"sub:e{a.entry.pk}:a{parent.pk}",
@@ -397,7 +399,7 @@ def _write_accruals(accruals: list[_Accrual]) -> None:
         for a in accruals
         for parent, share, rate, why in a.shares
     ]
-    derived = LedgerEntry.objects.bulk_create(derived)
+    insert_many(derived)
     audit_bulk([e for e in (*entries, *derived)], field="status", old="", new=None, note="accrued")
 
 
