@@ -110,12 +110,17 @@ def _upsert(model: type, bucket_field: str, rows: dict[Key, dict[str, Any]], *, 
         else f"{quote(c)} = EXCLUDED.{quote(c)}"
         for c in counters
     )
-    sql = (
-        f"INSERT INTO {table} ({', '.join(quote(c) for c in [*columns, *defaults])}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * (len(columns) + len(defaults)))}) "
-        f"ON CONFLICT ({', '.join(quote(c) for c in [bucket_field, *dimensions])}) "
-        f"DO UPDATE SET {updates}"
-    )
+    width = len(columns) + len(defaults)
+    one = f"({', '.join(['%s'] * width)})"
+
+    def sql(count: int) -> str:
+        return (
+            f"INSERT INTO {table} ({', '.join(quote(c) for c in [*columns, *defaults])}) "  # noqa: S608
+            f"VALUES {', '.join([one] * count)} "
+            f"ON CONFLICT ({', '.join(quote(c) for c in [bucket_field, *dimensions])}) "
+            f"DO UPDATE SET {updates}"
+        )
+
     adapt = (
         connection.ops.adapt_datefield_value
         if bucket_field == "day"
@@ -130,8 +135,13 @@ def _upsert(model: type, bucket_field: str, rows: dict[Key, dict[str, Any]], *, 
             for c in counters
         ]
         params.append([adapt(key[0]), *key[1:], *money, *([0] * len(defaults))])
+    # Many rows a statement (each key once, as ON CONFLICT DO UPDATE requires), within the
+    # database's limit on parameters.
+    per_statement = max(1, min(500, (connection.features.max_query_params or 30000) // width))
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        for start in range(0, len(params), per_statement):
+            chunk = params[start : start + per_statement]
+            cursor.execute(sql(len(chunk)), [value for row in chunk for value in row])
 
 
 def conversion_apply(
