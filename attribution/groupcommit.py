@@ -15,18 +15,21 @@ only its own request; if the database cannot be reached every waiting request ge
 view answers 503).
 """
 
+import functools
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from queue import Empty, SimpleQueue
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+
+from portal.perprocess import PerProcess
 
 from .models import Postback
 
@@ -311,20 +314,14 @@ class GroupCommitter:
             thread.join(timeout)
 
 
-_lock = threading.Lock()
-_committer: GroupCommitter | None = None
+P = ParamSpec("P")
+R = TypeVar("R")
+_committers = PerProcess(lambda: GroupCommitter(wait=settings.POSTBACK_GROUP_COMMIT_WAIT_MS / 1000))
 
 
 def committer() -> GroupCommitter:
     """This process's committer; a forked child (gunicorn worker) gets its own."""
-    global _committer
-    current = _committer
-    if current is not None and current.pid == os.getpid():
-        return current
-    with _lock:
-        if _committer is None or _committer.pid != os.getpid():
-            _committer = GroupCommitter(wait=settings.POSTBACK_GROUP_COMMIT_WAIT_MS / 1000)
-        return _committer
+    return _committers.get()
 
 
 def enabled() -> bool:
@@ -339,8 +336,19 @@ def coming() -> AbstractContextManager[None]:
     return committer().coming() if enabled() else nullcontext()
 
 
+def counted(function: Callable[P, R]) -> Callable[P, R]:
+    """Run ``function`` inside ``coming()``: a request on its way to storing a row."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with coming():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
 def stop() -> None:
     """End this process's committer, if it has one (gunicorn worker exit)."""
-    current = _committer
-    if current is not None and current.pid == os.getpid():
+    current = _committers.existing()
+    if current is not None:
         current.stop()

@@ -23,6 +23,8 @@ import time
 
 from django.conf import settings
 
+from portal.perprocess import PerProcess
+
 logger = logging.getLogger(__name__)
 
 # How long the first id of a batch waits for company. A publish costs about 0.6 ms of CPU
@@ -133,20 +135,12 @@ class Publisher:
             self._publish(ids)
 
 
-_lock = threading.Lock()
-_publisher: Publisher | None = None
+_publishers = PerProcess(lambda: Publisher(batch_size=settings.POSTBACK_BATCH))
 
 
 def publisher() -> Publisher:
     """This process's publisher; a forked child (gunicorn, Celery prefork) gets its own."""
-    global _publisher
-    current = _publisher
-    if current is not None and current.pid == os.getpid():
-        return current
-    with _lock:
-        if _publisher is None or _publisher.pid != os.getpid():
-            _publisher = Publisher(batch_size=settings.POSTBACK_BATCH)
-        return _publisher
+    return _publishers.get()
 
 
 def postback_stored(postback_id: int) -> None:
@@ -159,8 +153,8 @@ def postback_stored(postback_id: int) -> None:
 
 def flush() -> None:
     """Publish what this process still holds: at worker exit (gunicorn.conf.py) and atexit."""
-    current = _publisher
-    if current is not None and current.pid == os.getpid():
+    current = _publishers.existing()
+    if current is not None:
         current.flush()
 
 

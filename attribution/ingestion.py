@@ -257,6 +257,7 @@ def _raw_key(method: str, query: str, body: str) -> str:
     return f"raw:{digest}"
 
 
+@groupcommit.counted
 def postback_ingest(
     *,
     kind: str,
@@ -268,28 +269,6 @@ def postback_ingest(
     remote_addr: str | None,
 ) -> Outcome:
     """Take one MMP or operator postback: store it once and say what happened."""
-    with groupcommit.coming():
-        return _postback_ingest(
-            kind=kind,
-            token=token,
-            method=method,
-            query=query,
-            body=body,
-            meta=meta,
-            remote_addr=remote_addr,
-        )
-
-
-def _postback_ingest(
-    *,
-    kind: str,
-    token: str,
-    method: str,
-    query: str,
-    body: bytes,
-    meta: Mapping[str, Any],
-    remote_addr: str | None,
-) -> Outcome:
     now = timezone.now()
     if kind not in MMP_KINDS:
         return Outcome(404, {"error": f"unknown postback source {kind!r}"})

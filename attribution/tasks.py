@@ -11,30 +11,26 @@ from .models import Conversion
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    name="attribution.process_postback",
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=2,
-    retry_backoff_max=300,
-    max_retries=8,
-)
+# Attribution tasks: acknowledged once done (a killed worker's task is redelivered), retried with
+# backoff while the database is away.
+PROCESSING = {
+    "acks_late": True,
+    "ignore_result": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "max_retries": 8,
+}
+
+
+@shared_task(name="attribution.process_postback", **PROCESSING)
 def process_postback(postback_id: int) -> dict[str, int]:
     """Normalise one inbox row (with, on PostgreSQL, others waiting beside it). Idempotent, so
     it may run again after a crash or a sweep."""
     return processing.postbacks_process(postback_ids=[postback_id], top_up=settings.POSTBACK_BATCH)
 
 
-@shared_task(
-    name="attribution.process_postbacks",
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=2,
-    retry_backoff_max=300,
-    max_retries=8,
-)
+@shared_task(name="attribution.process_postbacks", **PROCESSING)
 def process_postbacks(postback_ids: list[int]) -> dict[str, int]:
     """Normalise and attribute a batch of inbox rows (ingestion hands them over in batches).
 
