@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import HTTP as email_policy
 from typing import Any
@@ -162,8 +162,15 @@ def find_source(*, kind: str, token: str, now: datetime) -> SourceRef | None:
     source = SourceRef(row[0], row[1], row[2], bool(row[3]))
     seconds = settings.POSTBACK_SOURCE_CACHE_SECONDS
     if seconds > 0:
-        _sources[key] = (time.monotonic() + seconds, source, None if row[4] else row[5])
+        _sources[key] = (time.monotonic() + seconds, source, None if row[4] else _aware(row[5]))
     return source
+
+
+def _aware(value: datetime | str) -> datetime:
+    """A timestamp from a written-out query: SQLite gives it naive (or as text), in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return timezone.make_aware(value, UTC) if timezone.is_naive(value) else value
 
 
 @receiver(post_save, sender=PostbackSource)
