@@ -225,7 +225,9 @@ class BatchLookups(Lookups):
 
     def _floods(self) -> None:
         """Installs and clicks in each candidate install's flooding window, in one statement."""
-        self.flood: dict[tuple, tuple[int, int, int]] = {}
+        # key -> (clicks counted to flood_min_clicks + 1, that cap, installs, clicks counted
+        # to the limit those installs give, that cap); the last three None when not needed.
+        self.flood: dict[tuple, tuple] = {}
         wanted = {}
         for e in self.events:
             if e.conversion_type != ConversionType.INSTALL:
@@ -245,18 +247,30 @@ class BatchLookups(Lookups):
             return
         rows = [(n, *key, *limits) for n, (key, limits) in enumerate(wanted.items())]
         values = ", ".join(["(%s, %s, %s, %s::timestamptz, %s::timestamptz, %s, %s)"] * len(rows))
+        # Clicks first, up to the minimum: no more than that and the rule cannot fire, so the
+        # installs (and the clicks up to the real limit) are counted only past it.
         sql = f"""
-            SELECT v.n, installs.n, clicks.n, greatest(v.r * (installs.n + 1), v.m) + 1
+            SELECT v.n, few.n, installs.n, clicks.n, greatest(v.r * (installs.n + 1), v.m) + 1
             FROM (VALUES {values}) AS v(n, a, c, s, t, r, m)
             CROSS JOIN LATERAL (
+                SELECT count(*) AS n FROM (
+                    SELECT 1 FROM attribution_click k
+                    WHERE k.affiliate_id = v.a AND k.campaign_id = v.c
+                      AND k.created_at >= v.s AND k.created_at <= v.t
+                    LIMIT v.m + 1
+                ) AS counted
+            ) AS few
+            CROSS JOIN LATERAL (
                 SELECT count(*) AS n FROM attribution_conversion x
-                WHERE x.affiliate_id = v.a AND x.campaign_id = v.c AND x.type = 'install'
+                WHERE few.n > v.m
+                  AND x.affiliate_id = v.a AND x.campaign_id = v.c AND x.type = 'install'
                   AND x.is_winner AND x.occurred_at >= v.s AND x.occurred_at <= v.t
             ) AS installs
             CROSS JOIN LATERAL (
                 SELECT count(*) AS n FROM (
                     SELECT 1 FROM attribution_click k
-                    WHERE k.affiliate_id = v.a AND k.campaign_id = v.c
+                    WHERE few.n > v.m
+                      AND k.affiliate_id = v.a AND k.campaign_id = v.c
                       AND k.created_at >= v.s AND k.created_at <= v.t
                     LIMIT greatest(v.r * (installs.n + 1), v.m) + 1
                 ) AS counted
@@ -265,8 +279,12 @@ class BatchLookups(Lookups):
         keys = list(wanted)
         with connection.cursor() as cursor:
             cursor.execute(sql, [p for row in rows for p in row])
-            for n, installs, clicks, cap in cursor.fetchall():
-                self.flood[keys[n]] = (installs, clicks, cap)
+            for n, few, installs, clicks, cap in cursor.fetchall():
+                minimum = rows[n][-1]
+                if few <= minimum:
+                    self.flood[keys[n]] = (few, minimum + 1, None, None, None)
+                else:
+                    self.flood[keys[n]] = (few, minimum + 1, installs, clicks, cap)
 
     # --- what the batch decided --------------------------------------------------------------
 
@@ -386,18 +404,22 @@ class BatchLookups(Lookups):
 
     def installs_in_window(self, conversion: Conversion, since: datetime) -> int:
         key = (conversion.affiliate_id, conversion.campaign_id, since, conversion.occurred_at)
-        stored = (
-            self.flood[key][0]
-            if key in self.flood
-            else super().installs_in_window(conversion, since)
-        )
+        counted = self.flood.get(key)
+        if counted is not None and counted[2] is not None:
+            stored = counted[2]
+        else:
+            stored = super().installs_in_window(conversion, since)
         return stored + self._pending_installs(conversion, since)
 
     def clicks_in_window(self, conversion: Conversion, since: datetime, cap: int) -> int:
         key = (conversion.affiliate_id, conversion.campaign_id, since, conversion.occurred_at)
-        if key in self.flood:
-            _, clicks, counted_to = self.flood[key]
-            if clicks < counted_to or cap <= counted_to:
+        counted = self.flood.get(key)
+        if counted is not None:
+            few, few_cap, _, clicks, counted_to = counted
+            # Each count is exact below its cap, and at its cap means "at least that many".
+            if few < few_cap or cap <= few_cap:
+                return min(few, cap)
+            if clicks is not None and (clicks < counted_to or cap <= counted_to):
                 return min(clicks, cap)
         return super().clicks_in_window(conversion, since, cap)
 

@@ -23,6 +23,12 @@ RULE_REASONS = {
 def _flooding(conversion: Conversion, policy: FraudPolicy, lookups: Lookups) -> str:
     """An affiliate's clicks per install on the campaign in the window above the threshold."""
     since = conversion.occurred_at - timedelta(hours=policy.flood_window_hours)
+    # The limit is never below flood_min_clicks: an affiliate with no more clicks than that in
+    # the window cannot be flooding, and their installs need no counting.
+    if lookups.clicks_in_window(conversion, since, policy.flood_min_clicks + 1) <= (
+        policy.flood_min_clicks
+    ):
+        return ""
     installs = lookups.installs_in_window(conversion, since)
     limit = max(policy.flood_clicks_per_install * (installs + 1), policy.flood_min_clicks)
     # Count no further than the limit: a flooding affiliate has millions of clicks.

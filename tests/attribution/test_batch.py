@@ -10,6 +10,7 @@ deposit meets its registration inside a batch as well as across two.
 
 import re
 from collections import Counter
+from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -21,6 +22,7 @@ from attribution.models import (
     Click,
     Conversion,
     DailyRollup,
+    FraudPolicy,
     HourlyRollup,
     Identity,
     Postback,
@@ -28,6 +30,7 @@ from attribution.models import (
 )
 from payouts.models import LedgerEntry
 from tests import simulation
+from tests.attribution.test_crediting import T0, click
 from tests.attribution.test_simulated_month import SEED, USER_AGENTS, Played, check
 
 # The batch path is PostgreSQL's; on SQLite every postback goes one at a time.
@@ -214,3 +217,40 @@ def test_a_small_batch_is_topped_up_with_the_oldest_rows_still_waiting(month_in_
     assert done == set(ids[:40])
     assert batch.postbacks_attribute(ids[:10], top_up=0) == {"skipped": 10}
     assert Conversion.objects.count() == 40
+
+
+def test_fraud_counts_inside_one_batch_are_the_row_paths(client, alice, campaign, appsflyer):
+    # given a campaign with tight flooding and burst rules, many clicks, and installs waiting,
+    # several of them from one IP
+    FraudPolicy.objects.create(
+        campaign=campaign, flood_clicks_per_install=2, flood_min_clicks=3, burst_max_per_ip=2
+    )
+    clicks = [click(client, alice, campaign, at=T0 + timedelta(minutes=n)) for n in range(14)]
+    for n in range(9):
+        query = urlencode(
+            {
+                "appsflyer_id": f"af-{n}",
+                "app_id": "id1234567890",
+                "platform": "ios",
+                "install_unix_ts": int((T0 + timedelta(hours=1, minutes=n)).timestamp()),
+                "clickid": clicks[n].click_id,
+                "idfa": f"00000000-0000-0000-0000-0000000000{n + 10}",
+                "ip": "203.0.113.50" if n % 2 else f"198.51.100.{n + 1}",
+            }
+        )
+        assert client.get(f"/postbacks/appsflyer/{appsflyer.token}/?{query}").status_code == 200
+    ids = list(Postback.objects.order_by("pk").values_list("pk", flat=True))
+
+    # when they are attributed one at a time, and then, from the same start, as one batch
+    start = transaction.savepoint()
+    processing.postbacks_one_by_one(ids)
+    one_by_one = _snapshot()
+    transaction.savepoint_rollback(start)
+    assert batch.postbacks_attribute(ids) == {"processed": 9}
+    batched = _snapshot()
+
+    # then the rules found the same, and found something
+    differences = _differences(one_by_one, batched)
+    assert not differences, "\n".join(differences[:20])
+    reasons = Counter(c["reason"] for c in batched["conversions"].values())
+    assert reasons["click_flooding"] and reasons["ip_burst"], reasons
