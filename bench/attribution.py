@@ -1,10 +1,11 @@
 """Postbacks attributed per second by a real Celery worker, against the ingestion rate measured
 in the same run, on PostgreSQL with Redis as the broker.
 
-Phase A, NO worker running: a mix of postbacks is sent through gunicorn to the real
+Phase A, NO worker running: a mix of postbacks is sent through gunicorn (the production
+configuration: gthread workers, group commit, batched hand-off) to the real
 ``/postbacks/<kind>/<token>/`` endpoint for ``--seconds``, every one unique; each is stored in the
-inbox and its ``attribution.process_postback`` task is published to Redis, where it waits. That
-gives the ingestion rate. Phase B: gunicorn is stopped and ``celery -A portal worker
+inbox and its id is published to Redis in an ``attribution.process_postbacks`` batch task, where
+it waits. That gives the ingestion rate. Phase B: gunicorn is stopped and ``celery -A portal worker
 --concurrency=2`` starts; the inbox is polled until every row of phase A is ``processed``. That
 gives the attribution rate (rows processed over the span between the first and the last
 ``processed_at``; the worker's start-up is excluded, and reported apart).
@@ -122,8 +123,11 @@ class AttributionMix:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="ingestion phase [10]")
-    parser.add_argument("--clients", type=int, default=4, help="load client processes [4]")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers [2]")
+    parser.add_argument("--clients", type=int, default=16, help="load client processes [16]")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers [2]")
+    parser.add_argument(
+        "--threads", type=int, default=8, help="threads per gunicorn worker (gthread) [8]"
+    )
     parser.add_argument("--concurrency", type=int, default=2, help="celery worker processes [2]")
     parser.add_argument("--clicks", type=int, default=5000, help="demo clicks to seed [5000]")
     parser.add_argument(
@@ -148,8 +152,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--broker-url must be a Redis on loopback")
     if any("=" not in item for item in args.worker_env):
         parser.error("--worker-env takes KEY=VALUE")
-    if min(args.seconds, args.clients, args.workers, args.concurrency, args.drain_timeout) <= 0:
-        parser.error("--seconds, --clients, --workers, --concurrency, --drain-timeout: positive")
+    if (
+        min(args.seconds, args.clients, args.workers, args.threads, args.concurrency) <= 0
+        or args.drain_timeout <= 0
+    ):
+        parser.error(
+            "--seconds, --clients, --workers, --threads, --concurrency, --drain-timeout: positive"
+        )
     if args.clicks < 100:
         parser.error("--clicks must be at least 100")
     return args
@@ -234,7 +243,7 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
     )
 
     # --- phase A: ingestion, no worker ---------------------------------------------------------
-    with harness.Server(env, workers=args.workers) as server:
+    with harness.Server(env, workers=args.workers, threads=args.threads) as server:
         sanity = AttributionMix(**{**mix.__dict__, "tag": f"{nonce:06x}0"})
         for n in (0, 5):
             log(f"sanity: GET {sanity(9, n)[:80]}... -> {check_once(server.port, sanity(9, n))}")
@@ -396,8 +405,8 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
 
     print()
     print(
-        f"attribution benchmark: {args.clients} client processes, {args.workers} gunicorn sync "
-        f"workers, {args.seconds:g}s ingestion, celery worker --concurrency={args.concurrency}, "
+        f"attribution benchmark: {args.clients} client processes, gunicorn {server.describe()}, "
+        f"{args.seconds:g}s ingestion, celery worker --concurrency={args.concurrency}, "
         f"PostgreSQL {harness.PG_HOST}:{harness.PG_PORT}, broker {BROKER_URL}"
     )
     if args.worker_env:
