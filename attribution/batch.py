@@ -64,17 +64,6 @@ def _ip(value: str | None) -> str:
         return str(value)
 
 
-def _brand_of(event: PostbackEvent) -> int | None:
-    if event.app is not None:
-        return event.app.brand_id
-    return event.source.brand_id if event.source is not None else None
-
-
-def _identity_keys(conversion: Conversion, event: PostbackEvent) -> list[str]:
-    """The keys ``crediting._remember`` files an install or registration under."""
-    return list(dict.fromkeys(crediting.player_keys(event, conversion.brand_id)))
-
-
 class BatchLookups(Lookups):
     """Answers for a batch: its prefetched rows plus what the batch has decided since."""
 
@@ -134,7 +123,7 @@ class BatchLookups(Lookups):
             key
             for e in self.events
             if e.conversion_type != ConversionType.INSTALL
-            for key in crediting.player_keys(e, _brand_of(e))
+            for key in crediting.player_keys(e, crediting.brand_of(e))
         }
         self.identities: dict[str, list[tuple[datetime, int, Conversion]]] = defaultdict(list)
         found = (
@@ -156,7 +145,7 @@ class BatchLookups(Lookups):
 
     def _claims(self) -> None:
         keys = {
-            crediting.claim_key_of(e, e.app, _brand_of(e))[:255]
+            crediting.claim_key_of(e, e.app, crediting.brand_of(e))[:255]
             for e in self.events
             if e.postback.kind not in APPLE_KINDS
         }
@@ -186,7 +175,9 @@ class BatchLookups(Lookups):
         self.burst_from = self.lo - timedelta(minutes=window)
         self.burst_ips = {_ip(e.ip) for e in self.events if e.ip}
         self.burst_keys = {
-            keys[0] for e in self.events if (keys := crediting.player_keys(e, _brand_of(e)))
+            keys[0]
+            for e in self.events
+            if (keys := crediting.player_keys(e, crediting.brand_of(e)))
         }
         # (type, "ip" or "player_key", value) -> the times of stored conversions
         self.burst_times: dict[tuple, list[datetime]] = defaultdict(list)
@@ -206,7 +197,7 @@ class BatchLookups(Lookups):
                 self.burst_times[kind, "player_key", key].append(at)
 
     def _orphans(self) -> None:
-        brands = {_brand_of(e) for e in self.events}
+        brands = {crediting.brand_of(e) for e in self.events}
         brands |= {c.campaign.brand_id for c in self.clicks.values()}
         self.orphan_keys = set()
         for e in self.events:
@@ -304,7 +295,7 @@ class BatchLookups(Lookups):
         sequence = len(self.pending)
         chains = conversion.type in CHAINED and conversion.affiliate_id
         if chains and conversion.status != Conversion.Status.REJECTED:
-            for key in _identity_keys(conversion, event):
+            for key in crediting.identity_keys(conversion, event):
                 self.pending_identities[key[:200]].append(
                     (conversion.occurred_at, sequence, conversion)
                 )
@@ -315,22 +306,12 @@ class BatchLookups(Lookups):
 
     def has_orphans(self, conversion: Conversion, event: PostbackEvent) -> bool:
         """Would ``crediting._adopt_orphans`` find organic events of this install's device?"""
-        keys = _identity_keys(conversion, event)
+        keys = crediting.identity_keys(conversion, event)
         days = conversion.campaign.event_window_days if conversion.campaign else 180
         lo, hi = conversion.occurred_at, conversion.occurred_at + timedelta(days=days)
         if not set(keys) <= self.orphan_keys:
-            return (
-                Conversion.objects.filter(
-                    player_key__in=keys,
-                    affiliate__isnull=True,
-                    is_winner=True,
-                    reason=Reason.ORGANIC,
-                    occurred_at__gte=lo,
-                    occurred_at__lte=hi,
-                )
-                .exclude(pk=conversion.pk)
-                .exists()
-            ) or self._pending_orphan(keys, lo, hi, conversion.pk)
+            stored = crediting.orphans_of(conversion, keys).exists()
+            return stored or self._pending_orphan(keys, lo, hi, conversion.pk)
         return any(
             lo <= at <= hi and pk != conversion.pk for key in keys for at, pk in self.orphans[key]
         ) or self._pending_orphan(keys, lo, hi, conversion.pk)
@@ -458,7 +439,7 @@ def _write(pending: list[tuple[Conversion, PostbackEvent]]) -> None:
             Identity(key=key, conversion=c, occurred_at=c.occurred_at)
             for c, event in pending
             if c.type in CHAINED
-            for key in dict.fromkeys(k[:200] for k in _identity_keys(c, event))
+            for key in dict.fromkeys(k[:200] for k in crediting.identity_keys(c, event))
         ]
     )
     rollup.conversions_add(conversions)

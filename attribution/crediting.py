@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from affiliates.models import Affiliate, App, Campaign
@@ -137,7 +138,32 @@ def devices_try_lock(
     return now, later
 
 
-def _remember(conversion: Conversion, event: PostbackEvent, brand_id: int | None) -> None:
+def brand_of(event: PostbackEvent) -> int | None:
+    """The brand an event belongs to: its app's, else its postback source's."""
+    if event.app is not None:
+        return event.app.brand_id
+    return event.source.brand_id if event.source is not None else None
+
+
+def identity_keys(conversion: Conversion, event: PostbackEvent) -> list[str]:
+    """The keys an install or registration is remembered by (``Identity``), once each."""
+    return list(dict.fromkeys(player_keys(event, conversion.brand_id)))
+
+
+def orphans_of(origin: Conversion, keys: list[str]) -> QuerySet[Conversion]:
+    """Organic events of these devices or players inside ``origin``'s event window."""
+    window = timedelta(days=origin.campaign.event_window_days if origin.campaign else 180)
+    return Conversion.objects.filter(
+        player_key__in=keys,
+        affiliate__isnull=True,
+        is_winner=True,
+        reason=Reason.ORGANIC,
+        occurred_at__gte=origin.occurred_at,
+        occurred_at__lte=origin.occurred_at + window,
+    ).exclude(pk=origin.pk)
+
+
+def _remember(conversion: Conversion, event: PostbackEvent) -> None:
     """Record the ids an install or registration is known by, against the claim's winner.
 
     A duplicate report of the same install (another MMP, its own device id) adds its ids to the
@@ -148,7 +174,7 @@ def _remember(conversion: Conversion, event: PostbackEvent, brand_id: int | None
     owner = conversion if conversion.is_winner else conversion.duplicate_of
     if owner is None:
         return
-    keys = list(dict.fromkeys(player_keys(event, brand_id)))
+    keys = identity_keys(conversion, event)
     Identity.objects.bulk_create(
         [Identity(key=key[:200], conversion=owner, occurred_at=owner.occurred_at) for key in keys],
         ignore_conflicts=True,
@@ -160,15 +186,7 @@ def _remember(conversion: Conversion, event: PostbackEvent, brand_id: int | None
 def _adopt_orphans(origin: Conversion, keys: list[str]) -> None:
     """Events of this device or player that arrived before its install was known (a retried
     install postback, say) were left organic: credit them now."""
-    window = timedelta(days=origin.campaign.event_window_days if origin.campaign else 180)
-    orphans = Conversion.objects.filter(
-        player_key__in=keys,
-        affiliate__isnull=True,
-        is_winner=True,
-        reason=Reason.ORGANIC,
-        occurred_at__gte=origin.occurred_at,
-        occurred_at__lte=origin.occurred_at + window,
-    ).exclude(pk=origin.pk)
+    orphans = orphans_of(origin, keys)
     for orphan in orphans.select_for_update(of=("self",)).order_by("occurred_at", "pk"):
         conversion_reattribute(conversion=orphan)
 
@@ -437,9 +455,8 @@ def build_conversion(
         conversion = _skan_conversion(event)
         conversion.pk = pk
         return conversion
-    source = event.source
     app = event.app
-    brand_id = app.brand_id if app else (source.brand_id if source else None)
+    brand_id = brand_of(event)
     decision = _decide(event, app, brand_id, lookups)
     campaign = decision.campaign
     occurred_at = event.occurred_at or event.postback.received_at
@@ -500,7 +517,7 @@ def conversion_for_event(*, event: PostbackEvent) -> Conversion:
     model = campaign.attribution_model if campaign else Campaign.AttributionModel.LAST_CLICK
     conversion = _insert_claiming(conversion, model)
     if conversion.method != Method.SKAN:
-        _remember(conversion, event, conversion.brand_id)
+        _remember(conversion, event)
     rollup.conversion_apply(conversion)
     ledger_follow(conversion)
     outbound.outbound_decided(conversion=conversion, old_status=None)

@@ -5,7 +5,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from . import outbound, processing, rollup
+from . import handoff, outbound, processing, rollup
 from .models import Conversion
 
 logger = logging.getLogger(__name__)
@@ -40,13 +40,6 @@ def process_postbacks(postback_ids: list[int]) -> dict[str, int]:
     return processing.postbacks_process(postback_ids=postback_ids, top_up=settings.POSTBACK_BATCH)
 
 
-def enqueue_batches(postback_ids: list[int]) -> None:
-    """Publish ``process_postbacks`` for ``postback_ids``, at most POSTBACK_BATCH ids a task."""
-    size = max(1, settings.POSTBACK_BATCH)
-    for start in range(0, len(postback_ids), size):
-        process_postbacks.delay(postback_ids[start : start + size])
-
-
 @shared_task(name="attribution.sweep_postbacks", ignore_result=True)
 def sweep_postbacks() -> int:
     """Re-queue inbox rows still waiting after the grace period (a broker outage, a lost task)."""
@@ -54,8 +47,8 @@ def sweep_postbacks() -> int:
         older_than=timedelta(seconds=settings.POSTBACK_SWEEP_GRACE_SECONDS),
         limit=settings.POSTBACK_SWEEP_BATCH,
     )
-    enqueue_batches(ids)
     if ids:
+        handoff.publish_batch(ids)
         logger.info("sweep re-queued %s waiting postbacks", len(ids))
     return len(ids)
 
