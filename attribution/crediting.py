@@ -568,7 +568,7 @@ def conversion_review(
     *, conversion: Conversion, approve: bool, actor: Actor, note: str = ""
 ) -> Conversion:
     """A manager's decision on a held (or any) conversion."""
-    with transaction.atomic():
+    with transaction.atomic(), rollup.deferred():
         locked = Conversion.objects.select_for_update().get(pk=conversion.pk)
         if approve:
             status, reason = Conversion.Status.APPROVED, Reason.MANAGER

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from affiliates.models import App
 
-from . import crediting, skadnetwork
+from . import crediting, rollup, skadnetwork
 from .adapters import NormalisedEvent, PostbackError, get_adapter
 from .ingestion import Malformed, clean_text, payload_of
 from .models import APPLE_KINDS, ConversionType, Postback, PostbackEvent, SourceKind
@@ -147,7 +147,8 @@ def postback_process(*, postback_id: int) -> str:
     a time, and the event's one-to-one key makes a second event impossible. A worker killed
     mid-way rolls back and leaves the row ``received`` for a redelivery or the sweep.
     """
-    with transaction.atomic():
+    # Rollup rows are written last, just before the commit (see rollup.deferred).
+    with transaction.atomic(), rollup.deferred():
         row = (
             Postback.objects.select_for_update(of=("self",))
             .select_related("source")

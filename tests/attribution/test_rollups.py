@@ -107,6 +107,42 @@ def test_a_status_change_moves_the_count(client, alice, campaign, appsflyer):
     assert (row.installs, row.rejected) == (0, 1)
 
 
+def test_deferred_increments_are_written_once_at_the_end_of_the_block(
+    client, alice, campaign, appsflyer
+):
+    # given an install counted in the rollups
+    made = click(client, alice, campaign, at=T0)
+    conversion = af_install(client, appsflyer, at=T0 + timedelta(hours=1), click_id=made.click_id)
+    before = rows(DailyRollup), rows(HourlyRollup), rows(SubRollup)
+
+    # when, inside a deferred block, it is counted twice more, then taken back and counted
+    # again (as a reattribution does)
+    with rollup.deferred():
+        rollup.conversion_apply(conversion)
+        rollup.conversions_add([conversion])
+        rollup.conversion_apply(conversion, sign=-1)
+        rollup.conversion_apply(conversion)
+        inside = rows(DailyRollup), rows(HourlyRollup), rows(SubRollup)
+
+    # then nothing was written inside the block, and its sum was written when it ended
+    assert inside == before
+    assert DailyRollup.objects.get().installs == 3
+    assert HourlyRollup.objects.get().installs == 3
+    assert SubRollup.objects.get(sub=1, value="fb").installs == 3
+
+
+def test_deferred_increments_are_dropped_when_the_block_fails(client, alice, campaign, appsflyer):
+    made = click(client, alice, campaign, at=T0)
+    conversion = af_install(client, appsflyer, at=T0 + timedelta(hours=1), click_id=made.click_id)
+
+    with pytest.raises(RuntimeError), rollup.deferred():
+        rollup.conversion_apply(conversion)
+        raise RuntimeError("the transaction rolls back")
+    rollup.conversion_apply(conversion)  # no block open any more: written at once
+
+    assert DailyRollup.objects.get().installs == 2
+
+
 def test_a_rebuild_gives_exactly_what_the_workers_kept(
     client, berlin_alice, charlie, campaign, appsflyer, branch, s2s
 ):

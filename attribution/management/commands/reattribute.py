@@ -6,7 +6,7 @@ from django.db import transaction
 from tqdm import tqdm
 
 from affiliates.models import Campaign
-from attribution import crediting
+from attribution import crediting, rollup
 from attribution.models import Conversion
 
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         moves: Counter = Counter()
         changed = 0
         for pk in tqdm(ids, desc="reattributing", unit="conversion", disable=None):
-            with transaction.atomic():
+            with transaction.atomic(), rollup.deferred():
                 conversion = Conversion.objects.select_for_update().get(pk=pk)
                 change = crediting.conversion_reattribute(conversion=conversion)
                 if change is None:
