@@ -20,7 +20,7 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -54,6 +54,12 @@ logger = logging.getLogger(__name__)
 # A deferred row waits this long before its own batch: the other worker's batch takes about
 # that long to commit.
 RETRY_DEFERRED_SECONDS = 0.2
+# A batch that gives way to another transaction (a deadlock's victim, or an affiliate's FTD turn
+# out of order: ledger.OutOfTurn, after waiting for that turn) runs again at once, this many
+# times, before the task's own retry (with backoff) takes over. Locks are taken in one order
+# wherever the batch knows them in advance; its one-at-a-time steps cannot always.
+GIVE_WAY_RETRIES = 3
+DEADLOCK = "40P01"
 CHAINED = (ConversionType.INSTALL, ConversionType.REGISTRATION)
 
 
@@ -531,13 +537,25 @@ def postbacks_attribute(postback_ids: list[int], *, top_up: int = 0) -> dict[str
     ingestion hands rows over in small batches as they arrive, and one larger batch costs the
     worker far less than many small ones (their own tasks then find them done).
     """
-    taken: list[int] = []
-    try:
-        with transaction.atomic():
-            return _attribute_rows(sorted(set(postback_ids)), top_up, taken)
-    except IntegrityError as exc:
-        logger.info("batch claim conflict, going one at a time: %s", exc)
-        return processing.postbacks_one_by_one(taken)
+    victims = 0
+    while True:
+        taken: list[int] = []
+        try:
+            # Rollup rows are written last, just before the commit (see rollup.deferred).
+            with transaction.atomic(), rollup.deferred():
+                return _attribute_rows(sorted(set(postback_ids)), top_up, taken)
+        except IntegrityError as exc:
+            logger.info("batch claim conflict, going one at a time: %s", exc)
+            return processing.postbacks_one_by_one(taken)
+        except OperationalError as exc:
+            victims += 1
+            out_of_turn = isinstance(exc, ledger.OutOfTurn)
+            deadlock = getattr(exc.__cause__, "sqlstate", None) == DEADLOCK
+            if not (out_of_turn or deadlock) or victims > GIVE_WAY_RETRIES:
+                raise
+            logger.info("batch gave way to another transaction, running it again: %s", exc)
+            if out_of_turn:
+                ledger.wait_turns(exc.affiliate_ids)
 
 
 def _retry_soon(postback_ids: list[int]) -> None:

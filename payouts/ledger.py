@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -37,6 +37,9 @@ REVENUE_TYPES = {
     ConversionType.BONUS: "bonuses",
     ConversionType.CHARGEBACK: "chargebacks",
 }
+# The first key of the (int, int) advisory locks that make one affiliate's FTD accruals take
+# turns; the second is the affiliate's id. ("ftd " in ASCII; a key space of its own.)
+FTD_LOCK_SPACE = 0x66746420
 
 
 def month_start(moment: datetime, time_zone: str) -> date:
@@ -250,6 +253,46 @@ def ledger_sync(*, conversion: Conversion, actor: Actor = None) -> None:
     conversion.ledger_synced = True
 
 
+class OutOfTurn(OperationalError):
+    """An affiliate's FTD turn is held elsewhere and cannot be waited for without risking a
+    deadlock: roll back, ``wait_turns``, and run the transaction again."""
+
+    def __init__(self, affiliate_ids: list[int]) -> None:
+        super().__init__(f"FTD turn of affiliates {affiliate_ids} held by another transaction")
+        self.affiliate_ids = affiliate_ids
+
+
+def wait_turns(affiliate_ids: list[int]) -> None:
+    """Wait, holding nothing else, until no other transaction has these affiliates' turns."""
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            _take_turns(sorted(affiliate_ids))
+
+
+def _take_turns(affiliate_ids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(max(objid::bigint), 0) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND pid = pg_backend_pid() AND classid = %s::bigint AND objsubid = 2",
+            [FTD_LOCK_SPACE],
+        )
+        highest = cursor.fetchone()[0]
+        early = [a for a in affiliate_ids if a < highest]
+        if early:
+            cursor.execute(
+                "SELECT a FROM unnest(%s::int[]) AS a WHERE NOT pg_try_advisory_xact_lock(%s, a)",
+                [early, FTD_LOCK_SPACE],
+            )
+            if busy := [row[0] for row in cursor.fetchall()]:
+                raise OutOfTurn(busy)
+        if late := [a for a in affiliate_ids if a >= highest]:
+            # unnest keeps the array's (sorted) order, and the locks are taken in that order.
+            cursor.execute(
+                "SELECT count(pg_advisory_xact_lock(%s, a)) FROM unnest(%s::int[]) AS a",
+                [FTD_LOCK_SPACE, late],
+            )
+
+
 class AccrualMemo:
     """What a batch of new conversions' accruals share: plans, versions, parents, FTD counts."""
 
@@ -302,11 +345,21 @@ class AccrualMemo:
         return self._ancestors[key]
 
     def lock(self, affiliate_ids: set[int]) -> None:
-        """Lock these affiliates for FTD counting, in one order, so two batches cannot deadlock."""
+        """Take these affiliates' turn at FTD counting, held until the commit.
+
+        A transaction-scoped advisory lock, not a lock on the affiliate's row: every insert of a
+        row that refers to the affiliate (a conversion, a ledger entry) checks its foreign key
+        with a share lock on that row, and would queue behind the other transaction's whole
+        remainder. (SQLite has one writer at a time anyway.)
+
+        Turns are taken in id order, so that two transactions cannot wait for each other: one
+        that already holds a higher id (a worker's batch accrues in several steps) only tries
+        for a lower one, and raises ``OutOfTurn`` when another holds it.
+        """
         wanted = sorted(affiliate_ids - self._locked)
-        if wanted:
-            list(Affiliate.objects.select_for_update().filter(pk__in=wanted).order_by("pk"))
-            self._locked.update(wanted)
+        if wanted and connection.vendor == "postgresql":
+            _take_turns(wanted)
+        self._locked.update(wanted)
 
     def ordinal(self, conversion: Conversion, plan: CommissionPlan, time_zone: str) -> int:
         key = (conversion.affiliate_id, plan.pk, month_start(conversion.occurred_at, time_zone))
@@ -421,6 +474,8 @@ def accrue_new(conversions: list[Conversion]) -> list[int]:
     accruals: list[_Accrual] = []
     with fx.memoized():
         memo.prefetch(payable)
+        # All of the batch's FTD turns at once, in order, before any is counted.
+        memo.lock({c.affiliate_id for c in payable if c.type == ConversionType.FTD})
         for conversion in payable:
             try:
                 accrual = _price(conversion, memo)
