@@ -161,8 +161,8 @@ _held = threading.local()
 def deferred() -> Iterator[None]:
     """Sum the conversion increments made inside the block; write them when it ends.
 
-    Use it inside the transaction (it must end before the commit): on an exception nothing is
-    written, as the transaction's rollback would have undone it. Nested blocks write with the
+    Use it inside the transaction (it must end before the commit): on an exception, or when
+    the transaction is marked for rollback, nothing is written, as the rollback would undo it. Nested blocks write with the
     outermost one.
     """
     if getattr(_held, "tables", None) is not None:
@@ -174,6 +174,8 @@ def deferred() -> Iterator[None]:
         tables = _held.tables
     finally:
         _held.tables = None
+    if transaction.get_rollback():
+        return  # the block's transaction is to roll back (a dry run): nothing to write
     for model, rows in tables.items():
         _upsert(model, "hour" if model is HourlyRollup else "day", rows, add=True)
 
