@@ -162,8 +162,8 @@ def deferred() -> Iterator[None]:
     """Sum the conversion increments made inside the block; write them when it ends.
 
     Use it inside the transaction (it must end before the commit): on an exception, or when
-    the transaction is marked for rollback, nothing is written, as the rollback would undo it. Nested blocks write with the
-    outermost one.
+    the transaction is marked for rollback, nothing is written, as the rollback would undo it.
+    Nested blocks write with the outermost one.
     """
     if getattr(_held, "tables", None) is not None:
         yield
