@@ -20,7 +20,7 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -533,17 +533,22 @@ def postbacks_attribute(postback_ids: list[int], *, top_up: int = 0) -> dict[str
 
     Rows another worker holds are skipped (that worker finishes them); rows already handled are
     left alone, so a redelivered batch changes nothing. Idempotent like the one-at-a-time path.
-    With ``top_up``, the batch takes up to that many rows in all, the oldest still waiting:
-    ingestion hands rows over in small batches as they arrive, and one larger batch costs the
-    worker far less than many small ones (their own tasks then find them done).
+
+    With ``top_up`` (the worker's tasks), the batch is the oldest rows still waiting, up to that
+    many (or as many as the task names, if more), whichever rows the task names: postbacks are
+    decided in the order they arrived, so a deposit rarely comes before its registration (it
+    would stay organic until the registration takes it over, the slow way). Ingestion hands rows
+    over in small batches as they arrive, one larger batch costs the worker far less than many
+    small ones, and each task takes at least as many rows as it names, so every row is taken.
     """
     victims = 0
     while True:
         taken: list[int] = []
+        taking = _Taking()
         try:
             # Rollup rows are written last, just before the commit (see rollup.deferred).
             with transaction.atomic(), rollup.deferred():
-                return _attribute_rows(sorted(set(postback_ids)), top_up, taken)
+                return _attribute_rows(sorted(set(postback_ids)), top_up, taken, taking)
         except IntegrityError as exc:
             logger.info("batch claim conflict, going one at a time: %s", exc)
             return processing.postbacks_one_by_one(taken)
@@ -556,6 +561,43 @@ def postbacks_attribute(postback_ids: list[int], *, top_up: int = 0) -> dict[str
             logger.info("batch gave way to another transaction, running it again: %s", exc)
             if out_of_turn:
                 ledger.wait_turns(exc.affiliate_ids)
+        finally:
+            taking.release(quiet=True)
+
+
+class _Taking:
+    """Taking a batch's rows and their devices' and players' turns is one step among workers.
+
+    Otherwise a worker could take a deposit between another worker taking the older
+    registration of its player and taking that player's turn, and decide the deposit blind to
+    the registration. A session-level advisory lock, held for the milliseconds of that step (a
+    transaction-level one would last the whole batch), and so released by hand, also when the
+    batch fails.
+    """
+
+    KEY = (0x74616B65, 0)  # "take"
+
+    def __init__(self) -> None:
+        self.held = False
+
+    def acquire(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", self.KEY)
+        self.held = True
+
+    def release(self, *, quiet: bool = False) -> None:
+        if not self.held:
+            return
+        self.held = False
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", self.KEY)
+        except DatabaseError:
+            if not quiet:
+                raise
+            # The connection is gone, and the lock with its session; or it is not, and the
+            # next use of the connection fails the same way before it could take rows.
+            logger.warning("could not release the batch-taking lock", exc_info=True)
 
 
 def _retry_soon(postback_ids: list[int]) -> None:
@@ -573,22 +615,24 @@ def _lock_rows(postback_ids: list[int], top_up: int) -> list[Postback]:
         .select_related("source", "source__app")
         .filter(status=Postback.Status.RECEIVED)
     )
-    rows = list(waiting.filter(pk__in=postback_ids).order_by("pk"))
-    if top_up > len(rows):
-        rows += waiting.exclude(pk__in=postback_ids).order_by("received_at", "pk")[
-            : top_up - len(rows)
-        ]
-    return sorted(rows, key=lambda row: row.pk)
+    if top_up:
+        oldest = waiting.order_by("received_at", "pk")[: max(top_up, len(postback_ids))]
+        return sorted(oldest, key=lambda row: row.pk)
+    return list(waiting.filter(pk__in=postback_ids).order_by("pk"))
 
 
-def _attribute_rows(postback_ids: list[int], top_up: int, taken: list[int]) -> dict[str, int]:
+def _attribute_rows(
+    postback_ids: list[int], top_up: int, taken: list[int], taking: _Taking
+) -> dict[str, int]:
+    taking.acquire()
     rows = _lock_rows(postback_ids, top_up)
     taken.extend(row.pk for row in rows)
     events, failed = _events(rows)
     events, later = crediting.devices_try_lock(events)
+    taking.release()
     if later:
         # Their rows stay waiting; once the worker holding their devices has committed, a
-        # batch of their own takes them (or, failing that, a top-up or the sweep).
+        # batch of their own takes them (or, failing that, any task's batch, or the sweep).
         ids = [e.postback_id for e in later]
         transaction.on_commit(lambda: _retry_soon(ids))
     bulk.copy_insert(events)

@@ -196,7 +196,7 @@ def postbacks_process(*, postback_ids: list[int], top_up: int = 0) -> dict[str, 
     """Process a batch of inbox rows; returns how many ended in each status.
 
     On PostgreSQL the batch path (``attribution.batch``) attributes the batch in one
-    transaction, topped up to ``top_up`` rows with others still waiting; elsewhere (the
+    transaction, the oldest ``top_up`` rows still waiting when that is given; elsewhere (the
     embedded SQLite default) the given rows go one at a time.
     """
     if connection.vendor == "postgresql":

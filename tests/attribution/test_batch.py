@@ -14,7 +14,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from affiliates.models import AuditEvent
 from attribution import batch, processing
@@ -202,21 +202,31 @@ def test_a_redelivered_batch_changes_nothing(month_in_inbox):
     assert _snapshot() == before
 
 
-def test_a_small_batch_is_topped_up_with_the_oldest_rows_still_waiting(month_in_inbox):
-    # given the month's postbacks waiting, and a task naming five of them
+def test_a_task_takes_the_oldest_rows_still_waiting_whichever_it_names(month_in_inbox):
+    # given the month's postbacks waiting, and a task naming five of them, not the oldest
     _, _, ids = month_in_inbox
 
     # when the worker takes that task with a batch size of 40
-    counts = batch.postbacks_attribute(ids[10:15], top_up=40)
+    counts = batch.postbacks_attribute(ids[50:55], top_up=40)
 
-    # then it attributes the five and the 35 oldest others, and their own tasks find them done
-    assert counts == {"processed": 40}
+    # then it attributes the 40 oldest, in the order they arrived; its own five wait their turn
+    assert counts == {"processed": 40, "skipped": 5}
     done = set(
         Postback.objects.filter(status=Postback.Status.PROCESSED).values_list("pk", flat=True)
     )
     assert done == set(ids[:40])
-    assert batch.postbacks_attribute(ids[:10], top_up=0) == {"skipped": 10}
     assert Conversion.objects.count() == 40
+    # and the next tasks take the rest, each at least as many rows as it names
+    assert batch.postbacks_attribute(ids[50:55], top_up=15) == {"processed": 15}
+    assert batch.postbacks_attribute(ids[:10], top_up=0) == {"skipped": 10}
+    assert Postback.objects.filter(status=Postback.Status.PROCESSED).count() == 55
+    # and no worker is left holding the step of taking rows
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::bigint",
+            [batch._Taking.KEY[0]],
+        )
+        assert cursor.fetchone()[0] == 0
 
 
 def test_fraud_counts_inside_one_batch_are_the_row_paths(client, alice, campaign, appsflyer):
