@@ -174,7 +174,7 @@ def deferred() -> Iterator[None]:
         tables = _held.tables
     finally:
         _held.tables = None
-    if transaction.get_rollback():
+    if connection.in_atomic_block and transaction.get_rollback():
         return  # the block's transaction is to roll back (a dry run): nothing to write
     for model, rows in tables.items():
         _upsert(model, "hour" if model is HourlyRollup else "day", rows, add=True)
