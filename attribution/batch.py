@@ -9,8 +9,9 @@ install earlier in the batch counts towards a burst). The writes go out in bulk:
 conversions, identities, rollups, ledger entries and audit rows, a statement or two each.
 
 Whatever is not plain goes the one-at-a-time way, after the batch so far is written: Apple's
-postbacks, a claim somebody already holds (a duplicate install, a second FTD), and an install or
-registration whose earlier events were left organic and must now be credited. A claim that a
+postbacks, a claim somebody already holds (a duplicate install, a second FTD), an install or
+registration whose earlier events were left organic and must now be credited, and the operator's
+later report of a transaction (a new status for its conversion). A claim that a
 concurrent worker takes between our read and our write fails the insert; the whole batch then
 rolls back and goes one at a time, which settles claims row by row.
 """
@@ -92,6 +93,7 @@ class BatchLookups(Lookups):
         self._bursts()
         self._orphans()
         self._floods()
+        self._reports()
 
     # --- prefetching ---------------------------------------------------------------------------
 
@@ -283,10 +285,35 @@ class BatchLookups(Lookups):
                 else:
                     self.flood[keys[n]] = (few, minimum + 1, installs, clicks, cap)
 
+    def _reports(self) -> None:
+        """Transactions the operator reported before this batch: a later report of one goes the
+        one-at-a-time way (``crediting.conversion_reported``)."""
+        wanted = {(e.source_id, e.txid) for e in self.events if crediting.is_later_report(e)}
+        self.reported: set[tuple[int, str]] = set()
+        self.pending_reports: set[tuple[int, str]] = set()
+        if wanted:
+            stored = (
+                PostbackEvent.objects.filter(
+                    source_id__in={source for source, _ in wanted},
+                    txid__in={txid for _, txid in wanted},
+                )
+                .exclude(pk__in=[e.pk for e in self.events])
+                .values_list("source_id", "txid")
+            )
+            self.reported = set(stored) & wanted
+
+    def reported_before(self, event: PostbackEvent) -> bool:
+        key = (event.source_id, event.txid)
+        return crediting.is_later_report(event) and (
+            key in self.reported or key in self.pending_reports
+        )
+
     # --- what the batch decided --------------------------------------------------------------
 
     def add(self, conversion: Conversion, event: PostbackEvent) -> None:
         self.pending.append(conversion)
+        if crediting.is_later_report(event):
+            self.pending_reports.add((event.source_id, event.txid))
         self.pending_claims.add(conversion.claim_key)
         # What the fraud counts look the batch's own conversions up by.
         if conversion.type == ConversionType.INSTALL:
@@ -508,7 +535,7 @@ def _attribute(events: list[PostbackEvent]) -> None:
         pending: list[tuple[Conversion, PostbackEvent]] = []
         for event in rest:
             start += 1
-            if event.postback.kind not in APPLE_KINDS:
+            if event.postback.kind not in APPLE_KINDS and not lookups.reported_before(event):
                 conversion = crediting.build_conversion(event, lookups=lookups)
                 claim = conversion.claim_key
                 plain = claim not in lookups.held and claim not in lookups.pending_claims

@@ -504,14 +504,69 @@ def build_conversion(
     return conversion
 
 
+def is_later_report(event: PostbackEvent) -> bool:
+    """Can ``event`` be the operator's later report of a transaction already reported?"""
+    s2s = event.postback.kind == SourceKind.S2S
+    return s2s and bool(event.txid) and event.source_id is not None
+
+
+def first_report(event: PostbackEvent) -> Conversion | None:
+    """The conversion of the operator's first report of ``event``'s transaction, if another
+    event of the same source and txid came before it."""
+    if not is_later_report(event):
+        return None
+    return (
+        Conversion.objects.filter(event__source_id=event.source_id, event__txid=event.txid)
+        .exclude(event=event)
+        .order_by("event__postback_id")
+        .first()
+    )
+
+
+REPORTED_STATUS = {
+    "approved": Conversion.Status.APPROVED,
+    "pending": Conversion.Status.PENDING,
+    "declined": Conversion.Status.REJECTED,
+}
+# What an operator's report may change: its own statuses, not a rule's, a claim's or a manager's.
+REPORTABLE_REASONS = (Reason.OK, Reason.ORGANIC, Reason.DECLINED)
+
+
+def conversion_reported(*, conversion: Conversion, event: PostbackEvent) -> Conversion:
+    """Apply the operator's later report of a transaction to its conversion.
+
+    Approved, pending or declined: the deposit the operator confirms, holds or declines, with
+    the ledger (a paid commission is reversed), rollups, an audit row and the affiliate's
+    postbacks following. A report without a status, or one that would override a fraud rule, a
+    lost claim or a manager's decision, changes nothing; the event is kept either way.
+    """
+    wanted = REPORTED_STATUS.get(event.status)
+    locked = Conversion.objects.select_for_update(of=("self",)).get(pk=conversion.pk)
+    if wanted is None or not locked.is_winner or locked.reason not in REPORTABLE_REASONS:
+        return locked
+    if wanted == Conversion.Status.REJECTED:
+        reason = Reason.DECLINED
+    else:
+        reason = Reason.OK if locked.affiliate_id else Reason.ORGANIC
+    return conversion_set_status(
+        conversion=locked,
+        status=wanted,
+        reason=reason,
+        note=f"the operator reported {event.status} (postback {event.postback_id})",
+    )
+
+
 def conversion_for_event(*, event: PostbackEvent) -> Conversion:
     """Attribute one normalised event and write its conversion (and rollups). Idempotent by event.
 
-    Called inside the worker's transaction that created ``event``.
+    Called inside the worker's transaction that created ``event``. The operator's later report
+    of a transaction makes no conversion of its own: it is applied to the first report's.
     """
     existing = Conversion.objects.filter(event=event).first()
     if existing is not None:
         return existing
+    if (first := first_report(event)) is not None:
+        return conversion_reported(conversion=first, event=event)
     conversion = build_conversion(event)
     campaign = conversion.campaign
     model = campaign.attribution_model if campaign else Campaign.AttributionModel.LAST_CLICK

@@ -16,8 +16,10 @@ portal handed over. Accepted names (industry aliases after the canonical one), f
   ``ip``; ``time``, ``timestamp``, ``event_time``, ``created_at``, ``date``; ``idfa``; ``idfv``;
   ``gaid``, ``advertising_id``; ``app_id``
 
-Dedup key: ``s2s:<txid>`` (so a status change must come under the same txid and is a repeat
-here: the worker decides what a repeat with a new status means).
+Dedup key: ``s2s:<txid>``, and ``s2s:<txid>:<status>`` when a status is given: a retry of a
+report is a repeat, a later report of the transaction with another status is not. The worker
+applies such a report to the transaction's conversion (a deposit the operator confirms, holds or
+declines) instead of making a second one.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ class S2SAdapter:
             source=self.source,
             kind="install" if event_name == "install" else "event",
             event_name=event_name,
-            dedup_key=dedup_key("s2s", txid),
+            dedup_key=dedup_key("s2s", txid, status) if status else dedup_key("s2s", txid),
             occurred_at=f.time("time", "timestamp", "event_time", "created_at", "date"),
             click_id=f.text("click_id", "clickid", "transaction_id", "aff_click_id"),
             gaid=gaid,

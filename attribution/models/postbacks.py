@@ -219,6 +219,12 @@ class PostbackEvent(models.Model):
         indexes = [
             models.Index(fields=["click_id"], name="event_click_id"),
             models.Index(fields=["mmp_device_id"], name="event_mmp_device"),
+            # The operator's later reports of a transaction find its first one.
+            models.Index(
+                fields=["source", "txid"],
+                name="event_source_txid",
+                condition=~models.Q(txid=""),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -741,7 +741,7 @@ def test_s2s_deposit_with_canonical_names() -> None:
         source="s2s",
         kind="event",
         event_name="ftd",
-        dedup_key="s2s:dep-1",
+        dedup_key="s2s:dep-1:approved",
         occurred_at=None,
         click_id=CLICK,
         platform="web",
@@ -794,6 +794,8 @@ def test_s2s_status_words_and_affise_numbers(sent: object, status: str) -> None:
     event = parse("s2s", {"event": "deposit", "txid": "T", "status": sent})
 
     assert event.status == status
+    # A retry of the report is a repeat; a later report with another status is not.
+    assert event.dedup_key == f"s2s:T:{status}"
 
 
 def test_s2s_missing_txid_is_an_error() -> None:

@@ -32,6 +32,7 @@ from payouts.models import LedgerEntry
 from tests import simulation
 from tests.attribution.test_crediting import T0, click
 from tests.attribution.test_simulated_month import SEED, USER_AGENTS, Played, check
+from tests.payouts.helpers import plan
 
 # The batch path is PostgreSQL's; on SQLite every postback goes one at a time.
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -264,3 +265,45 @@ def test_fraud_counts_inside_one_batch_are_the_row_paths(client, alice, campaign
     assert not differences, "\n".join(differences[:20])
     reasons = Counter(c["reason"] for c in batched["conversions"].values())
     assert reasons["click_flooding"] and reasons["ip_burst"], reasons
+
+
+@pytest.mark.parametrize("size", [1, 2, 100])
+def test_the_operators_later_reports_are_the_row_paths(client, alice, campaign, s2s, size):
+    # given a player's registration, first deposit and deposits waiting in the inbox, each
+    # deposit reported again later with another status (confirmed, declined, re-approved), the
+    # later reports naming only the transaction
+    plan(campaign, cpa={"ftd": "100.00"})
+    made = click(client, alice, campaign, at=T0)
+    Click.objects.filter(pk=made.pk).update(platform="web")
+    at = int((T0 + timedelta(hours=1)).timestamp())
+    reports = [
+        {"event": "reg", "txid": "r1", "click_id": made.click_id},
+        {"event": "ftd", "txid": "d1", "amount": "50.00", "status": "pending"},
+        {"event": "ftd", "txid": "d1", "status": "approved"},
+        {"event": "deposit", "txid": "d2", "amount": "20.00"},
+        {"event": "deposit", "txid": "d2", "status": "declined"},
+        {"event": "deposit", "txid": "d3", "amount": "30.00", "status": "declined"},
+        {"event": "deposit", "txid": "d3", "status": "approved"},
+    ]
+    for n, params in enumerate(reports):
+        first = "amount" in params or params["event"] == "reg"
+        player = {"player_id": "p1", "currency": "EUR"} if first else {}
+        query = {**params, **player, "time": at + n * 60}
+        assert client.get(f"/postbacks/s2s/{s2s.token}/", query).status_code == 200
+    ids = list(Postback.objects.order_by("pk").values_list("pk", flat=True))
+
+    # when they are attributed one at a time, and then, from the same start, in batches
+    start = transaction.savepoint()
+    processing.postbacks_one_by_one(ids)
+    one_by_one = _snapshot()
+    transaction.savepoint_rollback(start)
+    for first in range(0, len(ids), size):
+        batch.postbacks_attribute(ids[first : first + size])
+    batched = _snapshot()
+
+    # then both wrote the same rows: one conversion a transaction, with its last status
+    differences = _differences(one_by_one, batched)
+    assert not differences, "\n".join(differences[:20])
+    final = sorted(Conversion.objects.values_list("event__txid", "status"))
+    assert final == [("d1", "approved"), ("d2", "rejected"), ("d3", "approved"), ("r1", "approved")]
+    assert Postback.objects.filter(status=Postback.Status.PROCESSED).count() == len(ids)

@@ -11,12 +11,22 @@ from django.utils import timezone
 
 from affiliates.models import AuditEvent, Campaign
 from attribution import crediting, processing
-from attribution.models import Click, Conversion, FraudPolicy, Identity, PostbackEvent, SkanMapping
+from attribution.models import (
+    Click,
+    Conversion,
+    DailyRollup,
+    FraudPolicy,
+    Identity,
+    PostbackEvent,
+    SkanMapping,
+)
+from payouts.models import LedgerEntry
 from tests.factories import (
     CampaignFactory,
     TrackingLinkFactory,
     UserFactory,
 )
+from tests.payouts.helpers import plan
 
 pytestmark = pytest.mark.django_db
 
@@ -373,6 +383,84 @@ def test_the_operator_declining_a_deposit_rejects_it(client, alice, campaign, s2
         time=int((T0 + timedelta(hours=1)).timestamp()),
     )
     assert (conversion.status, conversion.reason) == ("rejected", "declined")
+
+
+def report(client, source, **params) -> dict:
+    """Send a postback over HTTP, run the worker's step on it; the endpoint's answer."""
+    response = client.get(f"/postbacks/{source.kind}/{source.token}/?{urlencode(params)}")
+    assert response.status_code == 200, response.content
+    processing.postback_process(postback_id=response.json()["id"])
+    return response.json()
+
+
+def test_the_operators_later_reports_confirm_then_decline_a_deposit(client, alice, campaign, s2s):
+    # given an FTD plan, and alice's player's first deposit that the operator reported pending
+    plan(campaign, cpa={"ftd": "100.00"})
+    made = click(client, alice, campaign, at=T0)
+    Click.objects.filter(pk=made.pk).update(platform="web")
+    deposit = {"event": "ftd", "txid": "d1", "player_id": "p1", "amount": "50.00",
+               "currency": "EUR", "click_id": made.click_id,
+               "time": int((T0 + timedelta(hours=1)).timestamp())}  # fmt: skip
+    first = postback(client, s2s, **deposit, status="pending")
+    assert (first.status, first.reason) == ("pending", "ok")
+
+    # when the operator confirms it, sends the confirmation again, and later declines it
+    report(client, s2s, **deposit, status="approved")
+    first.refresh_from_db()
+    confirmed = (first.status, first.reason)
+    live_after_confirming = list(
+        LedgerEntry.objects.filter(conversion=first, kind="cpa").values_list("status", "amount")
+    )
+    again = report(client, s2s, **deposit, status="approved")
+    report(client, s2s, **deposit, status="declined")
+    first.refresh_from_db()
+
+    # then the one conversion followed each report, the repeat was a repeat, and the money
+    # and the rollups followed, with an audit row for each change
+    assert confirmed == ("approved", "ok")
+    assert live_after_confirming == [("approved", Decimal("100.00"))]
+    assert again["status"] == "duplicate"
+    assert (first.status, first.reason) == ("rejected", "declined")
+    assert Conversion.objects.filter(event__txid="d1").count() == 1
+    assert PostbackEvent.objects.filter(txid="d1").count() == 3
+    assert not LedgerEntry.objects.filter(
+        conversion=first, kind="cpa", status__in=("pending", "approved", "paid")
+    ).exists()
+    row = DailyRollup.objects.get(currency="EUR")
+    assert (row.ftds, row.deposit_amount, row.rejected) == (0, 0, 1)
+    notes = list(
+        AuditEvent.objects.filter(object_id=str(first.pk), field="status")
+        .order_by("pk")
+        .values_list("new", "note")
+    )
+    assert notes == [
+        ("approved/ok", "the operator reported approved (postback "
+         f"{PostbackEvent.objects.filter(txid='d1', status='approved').get().postback_id})"),
+        ("rejected/declined", "the operator reported declined (postback "
+         f"{PostbackEvent.objects.filter(txid='d1', status='declined').get().postback_id})"),
+    ]  # fmt: skip
+
+
+def test_a_later_report_leaves_a_fraud_rules_decision_to_the_manager(
+    client, alice, campaign, appsflyer, s2s
+):
+    # given a deposit held for review by a rule (a burst of deposits from one IP)
+    FraudPolicy.objects.create(campaign=campaign, burst_max_per_ip=1)
+    made = click(client, alice, campaign, at=T0)
+    held = None
+    for n in range(2):
+        held = postback(client, s2s, event="deposit", txid=f"b{n}", click_id=made.click_id,
+                        amount="5", ip="203.0.113.9",
+                        time=int((T0 + timedelta(hours=1, minutes=n)).timestamp()))  # fmt: skip
+    assert (held.status, held.reason) == ("pending", "ip_burst")
+
+    # when the operator reports it approved
+    report(client, s2s, event="deposit", txid="b1", click_id=made.click_id, amount="5",
+           status="approved")  # fmt: skip
+
+    # then the rule's hold stands: approving it is a manager's call
+    held.refresh_from_db()
+    assert (held.status, held.reason) == ("pending", "ip_burst")
 
 
 # --- SKAdNetwork -------------------------------------------------------------------------------
