@@ -76,8 +76,11 @@ def player_keys(event: PostbackEvent, brand_id: int | None) -> list[str]:
 
 
 def _lock_ids(event: PostbackEvent) -> list[str]:
-    """The device and player ids an event can chain through, whatever brand they fall under."""
+    """The device and player ids an event can chain through, whatever brand they fall under,
+    and the operator's transaction (its later reports may name nothing else)."""
     ids = [f"player:{event.player_id}"] if event.player_id else []
+    if is_later_report(event):
+        ids.append(f"tx:{event.source_id}:{event.txid}")
     return ids + device_keys(event)
 
 

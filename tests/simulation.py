@@ -215,8 +215,9 @@ class PostbackStep:
     method: str  # "GET" (data is the query) or "POST" (data is the body)
     data: dict[str, Any]
     body_format: str = "json"  # POST only: "json" or "form"
-    truth: Truth | None = None  # None for a retry
+    truth: Truth | None = None  # None for a retry and for a later report
     retry_of: str | None = None  # the label this repeats, byte for byte
+    report_of: str | None = None  # the operator's later report (a new status) of this label
 
     def resolved(self, click_ids: dict[str, str]) -> dict[str, Any]:
         """``data`` with every :class:`ClickRef` replaced by the click id the server gave it."""
@@ -957,6 +958,66 @@ class _Generator:
             )
             self.maybe_retry(story, label, 0.15)
 
+    def report_later(self, story: Story, label: str, at: datetime, status: str) -> None:
+        """The operator's later report of a transaction: only its event, txid and new status."""
+        original = next(s for s in story.steps if getattr(s, "label", None) == label)
+        method, data, body_format = self.s2s_payload(
+            {"event": original.data["event"], "txid": original.data["txid"], "status": status}
+        )
+        story.steps.append(
+            PostbackStep(
+                story.id,
+                self._next_seq(),
+                at,
+                f"{label}@{status}",
+                "s2s",
+                method,
+                data,
+                body_format,
+                None,
+                report_of=label,
+            )
+        )
+
+    def operator_reports(self) -> None:
+        """A web player whose FTD the operator reports pending and confirms later, and whose
+        deposits it declines later, or declines first and approves after all."""
+        rng = self.rng
+        story = self._story("operator_reports")
+        affiliate = rng.choice(self.affiliates)
+        player = f"P{self._digits(8)}"
+        common = {"player_id": player, "country": rng.choice(COUNTRIES), "ip": self._ip()}
+        clicked = self._start(timedelta(days=15))
+        click = self.click(story, clicked, affiliate, "web", user_agent=DESKTOP_UA)
+        at = clicked + timedelta(seconds=rng.randint(60, 3600))
+        registration = {"click_id": click, "event": "reg", "txid": f"REG-{self._number():05d}"}
+        self.send(
+            story,
+            at + self._delay(),
+            "registration",
+            "s2s",
+            self.s2s_payload({**registration, "time": iso(at), **common}),
+            _ok(affiliate, "click_id", "registration"),
+        )
+        # (name, event, first status, later status, truth's status and reason)
+        steps = (
+            ("ftd", "ftd", "pending", "approved", "approved", "ok"),
+            ("deposit1", "deposit", "", "declined", "rejected", "declined"),
+            ("deposit2", "deposit", "declined", "approved", "approved", "ok"),
+        )
+        for name, event, first, later, status, reason in steps:
+            at += timedelta(hours=rng.randint(2, 30), seconds=rng.randint(0, 3599))
+            amount = self._amount(1000, 30000)
+            data = {"event": event, "txid": f"DEP-{self._number():05d}", "amount": str(amount),
+                    "currency": "EUR", "time": iso(at), **common}  # fmt: skip
+            if first:
+                data["status"] = first
+            truth = Truth(affiliate, status, reason, "install_chain", event, amount)
+            sent = at + self._delay()
+            label = self.send(story, sent, name, "s2s", self.s2s_payload(data), truth)
+            self.maybe_retry(story, label, 0.3)
+            self.report_later(story, label, sent + timedelta(hours=rng.randint(1, 48)), later)
+
     def cross_source_duplicate(self) -> None:
         """AppsFlyer and Branch both report one install (same IDFA): the first report holds."""
         rng = self.rng
@@ -1234,6 +1295,8 @@ class _Generator:
                 self.organic_install(kind)
         for n in range(14):
             self.web_player(second_ftd=n % 4 == 0)
+        for _ in range(3):
+            self.operator_reports()
         for _ in range(4):
             self.cross_source_duplicate()
         for _ in range(3):

@@ -9,6 +9,7 @@ deposit meets its registration inside a batch as well as across two.
 """
 
 import re
+import threading
 from collections import Counter
 from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -17,7 +18,7 @@ import pytest
 from django.db import connection, transaction
 
 from affiliates.models import AuditEvent
-from attribution import batch, processing
+from attribution import batch, crediting, processing
 from attribution.models import (
     Click,
     Conversion,
@@ -26,6 +27,7 @@ from attribution.models import (
     HourlyRollup,
     Identity,
     Postback,
+    PostbackEvent,
     SubRollup,
 )
 from payouts.models import LedgerEntry
@@ -205,7 +207,9 @@ def test_a_redelivered_batch_changes_nothing(month_in_inbox):
 
 def test_a_task_takes_the_oldest_rows_still_waiting_whichever_it_names(month_in_inbox):
     # given the month's postbacks waiting, and a task naming five of them, not the oldest
-    _, _, ids = month_in_inbox
+    month, played, ids = month_in_inbox
+    # (the operator's later reports change a conversion, and make none of their own)
+    reports = {played.answers[s.label][1]["id"] for s in month.postbacks if s.report_of}
 
     # when the worker takes that task with a batch size of 40
     counts = batch.postbacks_attribute(ids[50:55], top_up=40)
@@ -216,7 +220,7 @@ def test_a_task_takes_the_oldest_rows_still_waiting_whichever_it_names(month_in_
         Postback.objects.filter(status=Postback.Status.PROCESSED).values_list("pk", flat=True)
     )
     assert done == set(ids[:40])
-    assert Conversion.objects.count() == 40
+    assert Conversion.objects.count() == 40 - len(reports & set(ids[:40]))
     # and the next tasks take the rest, each at least as many rows as it names
     assert batch.postbacks_attribute(ids[50:55], top_up=15) == {"processed": 15}
     assert batch.postbacks_attribute(ids[:10], top_up=0) == {"skipped": 10}
@@ -307,3 +311,36 @@ def test_the_operators_later_reports_are_the_row_paths(client, alice, campaign, 
     final = sorted(Conversion.objects.values_list("event__txid", "status"))
     assert final == [("d1", "approved"), ("d2", "rejected"), ("d3", "approved"), ("r1", "approved")]
     assert Postback.objects.filter(status=Postback.Status.PROCESSED).count() == len(ids)
+
+
+def test_a_later_report_waits_while_another_worker_holds_its_transaction(client, s2s):
+    # given the operator's later report of a transaction, naming nothing but the transaction,
+    # and another worker in the middle of deciding that transaction's first report
+    query = {"event": "deposit", "txid": "T-9", "status": "declined"}
+    assert client.get(f"/postbacks/s2s/{s2s.token}/", query).status_code == 200
+    report = Postback.objects.get()
+    first = PostbackEvent(postback=Postback(kind="s2s"), source=s2s, txid="T-9", player_id="")
+    holding, done = threading.Event(), threading.Event()
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                crediting.devices_lock([first])
+                holding.set()
+                done.wait(10)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=other_worker, daemon=True)
+    worker.start()
+    assert holding.wait(5)
+
+    # when a batch takes the report meanwhile, and again once that worker has committed
+    meanwhile = batch.postbacks_attribute([report.pk])
+    done.set()
+    worker.join(10)
+    after = batch.postbacks_attribute([report.pk])
+
+    # then it was left waiting rather than decided blind to the first report
+    assert meanwhile == {"deferred": 1}
+    assert after == {"processed": 1}

@@ -429,7 +429,9 @@ def test_the_operators_later_reports_confirm_then_decline_a_deposit(client, alic
     row = DailyRollup.objects.get(currency="EUR")
     assert (row.ftds, row.deposit_amount, row.rejected) == (0, 0, 1)
     notes = list(
-        AuditEvent.objects.filter(object_id=str(first.pk), field="status")
+        AuditEvent.objects.filter(
+            content_type__model="conversion", object_id=str(first.pk), field="status"
+        )
         .order_by("pk")
         .values_list("new", "note")
     )

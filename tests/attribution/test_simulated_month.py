@@ -247,7 +247,9 @@ def test_a_generated_month_is_the_same_for_the_same_seed_and_covers_every_story(
         "ip_burst",
         "device_burst",
         "not_winning",
+        "declined",
     } <= set(counts["reasons"])
+    assert sum(1 for step in month.postbacks if step.report_of) == 9  # the operator's later reports
     assert {"click_id", "device_id", "install_chain", "none", "skan"} == set(counts["methods"])
     assert 200 <= len(month.postbacks) <= 400
     assert len(month.clicks) < 1000  # far below the click-flooding rule's minimum
