@@ -71,7 +71,10 @@ def demo(settings, caplog) -> DemoProgram:
     # Hashing the demo users' passwords with PBKDF2 would be most of the runtime.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # seed_demo processes every postback itself; the tasks queued after each commit would only
-    # pile up in the shared broker folder. Run them in place (they are idempotent), quietly.
+    # pile up in the shared broker folder. Run them in place (they are idempotent), quietly, and
+    # in this thread: the background hand-off's thread would run them with a database
+    # connection of its own that lives on, and PostgreSQL then refuses to drop the test database.
+    settings.POSTBACK_HANDOFF = "sync"
     caplog.set_level(logging.WARNING, logger="celery.app.trace")
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
