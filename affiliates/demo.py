@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -97,7 +97,7 @@ def _user(username: str, *, staff: bool) -> object:
 
 
 @transaction.atomic
-def _program() -> tuple[DemoProgram, list[TrackingLink]]:
+def _program(base_url: str) -> tuple[DemoProgram, list[TrackingLink]]:
     demo = DemoProgram(manager=MANAGER, password=DEMO_PASSWORD)
     manager = _user(MANAGER, staff=True)
     device, _ = TOTPDevice.objects.get_or_create(
@@ -138,16 +138,14 @@ def _program() -> tuple[DemoProgram, list[TrackingLink]]:
         defaults={"brand": brand, "name": "Lucky Spins Casino", "mmp": App.MMP.ADJUST},
     )
     demo.apps = {"ios": ios.pk, "android": android.pk}
-    demo.sources = _sources(brand, ios, android)
+    demo.sources = _sources(brand, ios, android, base_url)
     adjust_token = next(s["token"] for s in demo.sources if s["kind"] == "adjust")
     web_url = (
         "https://www.luckyspins.example/welcome?click_id={click_id}&aff={affiliate_id}&s1={sub1}"
     )
     ios_url = "https://app.appsflyer.com/id1234567890"
-    android_url = (
-        "https://app.adjust.com/lsp1x2y?install_callback="
-        f"http%3A%2F%2F127.0.0.1%3A8000%2Fpostbacks%2Fadjust%2F{adjust_token}%2F"
-    )
+    callback = quote(f"{base_url}/postbacks/adjust/{adjust_token}/", safe="")
+    android_url = f"https://app.adjust.com/lsp1x2y?install_callback={callback}"
     specs = {
         "web": {"web_url": web_url},
         "ios": {
@@ -206,7 +204,7 @@ SOURCES = [
 DEMO_BASE_URL = "http://127.0.0.1:8000"
 
 
-def _sources(brand: Brand, ios: App, android: App) -> list[dict]:
+def _sources(brand: Brand, ios: App, android: App, base_url: str) -> list[dict]:
     listed = []
     for kind, name, app, mapping in SOURCES:
         source, _ = PostbackSource.objects.get_or_create(
@@ -224,7 +222,7 @@ def _sources(brand: Brand, ios: App, android: App) -> list[dict]:
                 "kind": str(source.kind),
                 "name": source.name,
                 "token": source.token,
-                "url": DEMO_BASE_URL + source.path,
+                "url": base_url + source.path,
             }
         )
     return listed
@@ -236,12 +234,14 @@ def seed_demo(
     days: int = 30,
     progress: Callable[[int], None] | None = None,
     postback_progress: Callable[[int, int], None] | None = None,
+    base_url: str = DEMO_BASE_URL,
 ) -> DemoProgram:
     """Build the demo program and ``clicks`` clicks spread over the last ``days`` days.
 
     Clicks are generated once: a second run finds the demo links' clicks and inserts nothing.
+    ``base_url`` is where the portal answers (the sources' postback URLs, Adjust's callback).
     """
-    demo, links = _program()
+    demo, links = _program(base_url.rstrip("/"))
     if Click.objects.filter(link__in=links).exists():
         clicks = 0
     rng = random.Random(2026)  # noqa: S311 - demo data, not security

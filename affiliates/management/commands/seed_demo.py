@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from affiliates.demo import seed_demo
+from affiliates.demo import DEMO_BASE_URL, seed_demo
 
 
 class Command(BaseCommand):
@@ -15,8 +15,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", action="store_true", dest="as_json", help="print one JSON object only"
         )
+        parser.add_argument(
+            "--base-url",
+            default=DEMO_BASE_URL,
+            help=f"where the portal answers, for the URLs it prints and stores [{DEMO_BASE_URL}]",
+        )
 
-    def handle(self, *args, clicks: int, days: int, as_json: bool, **options) -> None:
+    def handle(
+        self, *args, clicks: int, days: int, as_json: bool, base_url: str, **options
+    ) -> None:
         postbacks = tqdm(desc="demo postbacks", unit="click", disable=None)
 
         def postback_progress(done: int, total: int) -> None:
@@ -26,7 +33,11 @@ class Command(BaseCommand):
 
         with tqdm(total=clicks, desc="demo clicks", unit="click", disable=None) as bar:
             demo = seed_demo(
-                clicks=clicks, days=days, progress=bar.update, postback_progress=postback_progress
+                clicks=clicks,
+                days=days,
+                progress=bar.update,
+                postback_progress=postback_progress,
+                base_url=base_url,
             )
         postbacks.close()
         if as_json:
@@ -48,4 +59,4 @@ class Command(BaseCommand):
                 f"  affiliate login: {username} / {demo.password}  (#{info['affiliate_id']})"
             )
         sample = demo.links[0]["code"]
-        self.stdout.write(f"  try a link:      curl -sI http://127.0.0.1:8000/c/{sample}")
+        self.stdout.write(f"  try a link:      curl -sI {base_url.rstrip('/')}/c/{sample}")
