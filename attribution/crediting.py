@@ -515,11 +515,12 @@ def is_later_report(event: PostbackEvent) -> bool:
 
 def first_report(event: PostbackEvent) -> Conversion | None:
     """The conversion of the operator's first report of ``event``'s transaction, if another
-    event of the same source and txid came before it."""
+    event of the same source and txid came before it; locked, as a manager's review locks it."""
     if not is_later_report(event):
         return None
     return (
-        Conversion.objects.filter(event__source_id=event.source_id, event__txid=event.txid)
+        Conversion.objects.select_for_update(of=("self",))
+        .filter(event__source_id=event.source_id, event__txid=event.txid)
         .exclude(event=event)
         .order_by("event__postback_id")
         .first()
@@ -536,7 +537,7 @@ REPORTABLE_REASONS = (Reason.OK, Reason.ORGANIC, Reason.DECLINED)
 
 
 def conversion_reported(*, conversion: Conversion, event: PostbackEvent) -> Conversion:
-    """Apply the operator's later report of a transaction to its conversion.
+    """Apply the operator's later report of a transaction to its conversion (``first_report``).
 
     Approved, pending or declined: the deposit the operator confirms, holds or declines, with
     the ledger (a paid commission is reversed), rollups, an audit row and the affiliate's
@@ -544,15 +545,14 @@ def conversion_reported(*, conversion: Conversion, event: PostbackEvent) -> Conv
     lost claim or a manager's decision, changes nothing; the event is kept either way.
     """
     wanted = REPORTED_STATUS.get(event.status)
-    locked = Conversion.objects.select_for_update(of=("self",)).get(pk=conversion.pk)
-    if wanted is None or not locked.is_winner or locked.reason not in REPORTABLE_REASONS:
-        return locked
+    if wanted is None or not conversion.is_winner or conversion.reason not in REPORTABLE_REASONS:
+        return conversion
     if wanted == Conversion.Status.REJECTED:
         reason = Reason.DECLINED
     else:
-        reason = Reason.OK if locked.affiliate_id else Reason.ORGANIC
+        reason = Reason.OK if conversion.affiliate_id else Reason.ORGANIC
     return conversion_set_status(
-        conversion=locked,
+        conversion=conversion,
         status=wanted,
         reason=reason,
         note=f"the operator reported {event.status} (postback {event.postback_id})",
