@@ -18,7 +18,7 @@ keepalive = 5
 
 def worker_exit(server, worker) -> None:
     """Write what the worker's committer holds, publish the postback ids it still has."""
-    from attribution import groupcommit, handoff
+    from attribution.ingestion import groupcommit, handoff
 
     groupcommit.stop()
     handoff.flush()

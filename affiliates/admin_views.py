@@ -9,10 +9,10 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from attribution import reports, selectors
+from affiliates.models import Affiliate
+from attribution.ingestion import monitor
 from attribution.models import Conversion, DailyRollup
-
-from .models import Affiliate
+from attribution.rollups import reports
 
 
 def overview(request: HttpRequest) -> HttpResponse:
@@ -35,7 +35,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         filters=reports.Filters(),
         currency=settings.BASE_CURRENCY,
     )
-    health = selectors.ingestion_health(now=timezone.now())
+    health = monitor.ingestion_health(now=timezone.now())
     context = {
         **admin.site.each_context(request),
         "title": "Program overview",

@@ -14,12 +14,13 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from ulid import ULID
 
-from attribution import ingestion, processing, rollup
+from affiliates.models import Affiliate, App, Brand, Campaign, TrackingLink
+from attribution.clicks.destination import platform_from_user_agent
+from attribution.ingestion import door
 from attribution.models import Click, PostbackSource, SourceKind
-from attribution.redirect import platform_from_user_agent
+from attribution.processing import single
+from attribution.rollups import keep
 from payouts.models import CommissionPlan, CpaRule, FxRate, PlanAssignment, PlanVersion, Tier
-
-from .models import Affiliate, App, Brand, Campaign, TrackingLink
 
 DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105 - printed for the demo logins, never a real one
 # The demo manager's authenticator secret (the admin asks for a code when ADMIN_2FA is on).
@@ -285,7 +286,7 @@ def seed_demo(
         rng=random.Random(7),  # noqa: S311 - demo data
         progress=postback_progress,
     )
-    while rollup.clicks_fill(settle=timedelta(0)):
+    while keep.clicks_fill(settle=timedelta(0)):
         pass
     return demo
 
@@ -403,7 +404,7 @@ def _conversions(demo: DemoProgram, *, rng: random.Random, progress=None) -> int
                 )
             ]
         for kind, params in steps:
-            outcome = ingestion.postback_ingest(
+            outcome = door.postback_ingest(
                 kind=kind,
                 token=tokens[kind],
                 method="GET",
@@ -413,7 +414,7 @@ def _conversions(demo: DemoProgram, *, rng: random.Random, progress=None) -> int
                 remote_addr=None,
             )
             if outcome.created:
-                processing.postback_process(postback_id=outcome.postback_id)
+                single.postback_process(postback_id=outcome.postback_id)
                 made += 1
         if progress:
             progress(n + 1, len(sample))

@@ -3,10 +3,9 @@
 import django_filters
 from django import forms
 
-from attribution import reports
+from affiliates.models import Campaign
 from attribution.models import Conversion, ConversionType, DailyRollup
-
-from .models import Campaign
+from attribution.rollups import reports
 
 
 def _period_choices() -> list[tuple[str, str]]:
@@ -59,7 +58,7 @@ class StatsFilter(django_filters.FilterSet):
         self.filters["campaign"].queryset = campaigns
 
     def ignore(self, queryset, name, value):
-        # The figures are read through attribution.reports; the FilterSet validates the form.
+        # The figures are read through rollups.reports; the FilterSet validates the form.
         return queryset
 
     def report_filters(self) -> reports.Filters:

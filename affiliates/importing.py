@@ -44,7 +44,19 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from attribution import rollup
+from affiliates.legacy import is_identifying, is_routed, legacy_key, legacy_path
+from affiliates.models import (
+    Affiliate,
+    AuditEvent,
+    Brand,
+    Campaign,
+    LegacyLink,
+    Platform,
+    TrackingLink,
+)
+from affiliates.services import Actor
+from attribution.clicks.destination import MACRO_RE, platform_from_user_agent
+from attribution.clicks.recording import device_id
 from attribution.models import (
     SUB_MAX,
     USER_AGENT_MAX,
@@ -59,12 +71,8 @@ from attribution.models import (
     Reason,
     SourceKind,
 )
-from attribution.redirect import MACRO_RE, platform_from_user_agent
-from attribution.services import clean_text, device_id
-
-from .legacy import is_identifying, is_routed, legacy_key, legacy_path
-from .models import Affiliate, AuditEvent, Brand, Campaign, LegacyLink, Platform, TrackingLink
-from .services import Actor
+from attribution.parsing.wire import clean_line
+from attribution.rollups import keep
 
 FILES = ("affiliates", "campaigns", "links", "clicks", "conversions")
 SUBS = ("sub1", "sub2", "sub3", "sub4", "sub5")
@@ -929,7 +937,7 @@ class Checker:
                         ip = _ip(ip)
                     except ValueError:
                         raise Bad("ip", f"{ip!r} is not an IP address") from None
-                user_agent = clean_text(row.get("user_agent") or "", USER_AGENT_MAX)
+                user_agent = clean_line(row.get("user_agent") or "", USER_AGENT_MAX)
                 platform = (
                     _choice(row, "platform", PLATFORMS)
                     if row.get("platform")
@@ -940,7 +948,7 @@ class Checker:
                 self.refuse(name, line, bad.column, bad.message)
                 continue
             seen[click_id] = line
-            subs = tuple(clean_text(row.get(s) or "", SUB_MAX) for s in SUBS)
+            subs = tuple(clean_line(row.get(s) or "", SUB_MAX) for s in SUBS)
             gaid = device_id(row["gaid"]) if row.get("gaid") else ""
             idfa = device_id(row["idfa"]).upper() if row.get("idfa") else ""
             dropped_devices += (bool(row.get("gaid")) and not gaid) + (
@@ -1697,4 +1705,4 @@ def _rebuild_rollups(plan: Plan, report: ImportReport, progress: bool | None) ->
     with tqdm(
         total=(until - since).days + 1, desc="rebuilding rollups", unit="day", disable=disable
     ) as bar:
-        rollup.rebuild(since=since, until=until, progress=bar.update)
+        keep.rebuild(since=since, until=until, progress=bar.update)

@@ -145,7 +145,7 @@ class Campaign(models.Model):
     """The offer affiliates promote. Destinations are URL templates with macros.
 
     Macros: {click_id}, {affiliate_id}, {campaign_id}, {sub1}..{sub5}. AppsFlyer and Adjust
-    links get their partner parameters added even without macros (see attribution.redirect).
+    links get their partner parameters added even without macros (clicks.destination).
     """
 
     class Status(models.TextChoices):

@@ -6,7 +6,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.db.models import QuerySet
 
-from portal.bulk import insert_many
+from portal.lib.bulk import insert_many
 
 from .models import Affiliate, AuditEvent, Campaign, TrackingLink
 

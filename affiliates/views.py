@@ -15,12 +15,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
-from attribution import outbound, reports
-
-from . import selectors, services
-from .filters import ConversionFilter, StatsFilter
-from .forms import EndpointForm, LinkForm, SignupForm
-from .models import Affiliate
+from affiliates import selectors, services
+from affiliates.filters import ConversionFilter, StatsFilter
+from affiliates.forms import EndpointForm, LinkForm, SignupForm
+from affiliates.models import Affiliate
+from attribution.outbound import schedule
+from attribution.rollups import reports
 
 View = Callable[..., HttpResponse]
 
@@ -435,7 +435,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 @require_POST
 def postback_test(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = get_object_or_404(selectors.endpoints_of(request.affiliate), pk=endpoint_id)
-    outbound.outbound_test(endpoint=endpoint)
+    schedule.outbound_test(endpoint=endpoint)
     messages.success(request, "A test postback is on its way; see the delivery log.")
     return redirect("affiliate-postbacks")
 
@@ -446,6 +446,6 @@ def postback_resend(request: HttpRequest, delivery_id: int) -> HttpResponse:
     delivery = get_object_or_404(
         selectors.deliveries_of(request.affiliate, limit=None), pk=delivery_id
     )
-    outbound.outbound_resend(delivery=delivery)
+    schedule.outbound_resend(delivery=delivery)
     messages.success(request, "The postback will be sent again.")
     return redirect("affiliate-postbacks")

@@ -6,8 +6,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import crediting, outbound, selectors, services
-from .models import (
+from attribution.ingestion import monitor, tokens
+from attribution.models import (
     Click,
     Conversion,
     DailyRollup,
@@ -19,6 +19,8 @@ from .models import (
     PostbackSource,
     SkanMapping,
 )
+from attribution.outbound import schedule
+from attribution.processing import amend
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -70,7 +72,7 @@ class PostbackSourceAdmin(admin.ModelAdmin):
     @admin.action(description="Rotate token (the old one keeps working for 7 days)")
     def rotate_token(self, request: HttpRequest, queryset: QuerySet[PostbackSource]) -> None:
         for source in queryset:
-            services.source_rotate_token(source=source, actor=request.user)
+            tokens.source_rotate_token(source=source, actor=request.user)
         self.message_user(request, f"Rotated {queryset.count()} token(s).", messages.SUCCESS)
 
 
@@ -101,7 +103,7 @@ class PostbackAdmin(ReadOnlyAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": "Ingestion health",
-            "health": selectors.ingestion_health(now=timezone.now()),
+            "health": monitor.ingestion_health(now=timezone.now()),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/attribution/ingestion_health.html", context)
@@ -193,7 +195,7 @@ class ConversionAdmin(admin.ModelAdmin):
     def _review(self, request: HttpRequest, queryset: QuerySet[Conversion], approve: bool) -> None:
         done = 0
         for conversion in queryset.order_by("pk"):
-            crediting.conversion_review(conversion=conversion, approve=approve, actor=request.user)
+            amend.conversion_review(conversion=conversion, approve=approve, actor=request.user)
             done += 1
         verb = "approved" if approve else "rejected"
         self.message_user(request, f"{done} conversion(s) {verb}.", messages.SUCCESS)
@@ -275,13 +277,13 @@ class OutboundEndpointAdmin(admin.ModelAdmin):
     @admin.action(description="Send a test postback")
     def send_test(self, request: HttpRequest, queryset: QuerySet[OutboundEndpoint]) -> None:
         for endpoint in queryset:
-            outbound.outbound_test(endpoint=endpoint)
+            schedule.outbound_test(endpoint=endpoint)
         self.message_user(request, "Test postbacks queued; see the delivery log.")
 
     @admin.action(description="Switch back on (resets the failure count)")
     def enable(self, request: HttpRequest, queryset: QuerySet[OutboundEndpoint]) -> None:
         for endpoint in queryset:
-            outbound.endpoint_enable(endpoint=endpoint)
+            schedule.endpoint_enable(endpoint=endpoint)
         self.message_user(request, f"{queryset.count()} endpoint(s) switched on.")
 
 
@@ -311,5 +313,5 @@ class OutboundDeliveryAdmin(ReadOnlyAdmin):
     @admin.action(description="Send again")
     def resend(self, request: HttpRequest, queryset: QuerySet[OutboundDelivery]) -> None:
         for delivery in queryset:
-            outbound.outbound_resend(delivery=delivery)
+            schedule.outbound_resend(delivery=delivery)
         self.message_user(request, "Queued again; see the log.")

@@ -18,10 +18,9 @@ from affiliates.api import ID, IdFilter, InstantFilter
 from affiliates.models import Affiliate, Platform
 from affiliates.permissions import IsManagerOrActiveAffiliate, active_affiliate, is_manager, scoped
 from affiliates.serializers import ErrorSerializer
-
-from . import reports
-from .models import Channel, Click, Conversion, ConversionType
-from .serializers import (
+from attribution.models import Channel, Click, Conversion, ConversionType
+from attribution.rollups import reports
+from attribution.serializers import (
     BreakdownQuerySerializer,
     BreakdownSerializer,
     ClickSerializer,

@@ -7,8 +7,8 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from . import reports
-from .models import Channel, Click, Conversion
+from attribution.models import Channel, Click, Conversion
+from attribution.rollups import reports
 
 # Periods are local days; beyond these the instants would not fit a datetime in every zone.
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)

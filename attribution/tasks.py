@@ -5,8 +5,11 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from . import handoff, outbound, processing, rollup
-from .models import Conversion
+from attribution.ingestion import handoff
+from attribution.models import Conversion
+from attribution.outbound import deliver
+from attribution.processing import work
+from attribution.rollups import keep
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ PROCESSING = {
 def process_postback(postback_id: int) -> dict[str, int]:
     """Normalise one inbox row (with, on PostgreSQL, others waiting beside it). Idempotent, so
     it may run again after a crash or a sweep."""
-    return processing.postbacks_process(postback_ids=[postback_id], top_up=settings.POSTBACK_BATCH)
+    return work.postbacks_process(postback_ids=[postback_id], top_up=settings.POSTBACK_BATCH)
 
 
 @shared_task(name="attribution.process_postbacks", **PROCESSING)
@@ -37,13 +40,13 @@ def process_postbacks(postback_ids: list[int]) -> dict[str, int]:
     Idempotent like ``process_postback``: rows already handled are skipped, so a redelivered or
     re-swept batch changes nothing twice.
     """
-    return processing.postbacks_process(postback_ids=postback_ids, top_up=settings.POSTBACK_BATCH)
+    return work.postbacks_process(postback_ids=postback_ids, top_up=settings.POSTBACK_BATCH)
 
 
 @shared_task(name="attribution.sweep_postbacks", ignore_result=True)
 def sweep_postbacks() -> int:
     """Re-queue inbox rows still waiting after the grace period (a broker outage, a lost task)."""
-    ids = processing.postbacks_waiting(
+    ids = work.postbacks_waiting(
         older_than=timedelta(seconds=settings.POSTBACK_SWEEP_GRACE_SECONDS),
         limit=settings.POSTBACK_SWEEP_BATCH,
     )
@@ -57,7 +60,7 @@ def sweep_postbacks() -> int:
 def fill_click_rollups() -> int:
     """Bring the rollups' click counters up to date (beat, every minute)."""
     total = 0
-    while filled := rollup.clicks_fill():
+    while filled := keep.clicks_fill():
         total += filled
     return total
 
@@ -68,7 +71,7 @@ def dispatch_outbound(conversion_id: int, event: str) -> int:
     conversion = Conversion.objects.filter(pk=conversion_id).first()
     if conversion is None:
         return 0
-    endpoints = outbound.endpoints_for(conversion, event)
+    endpoints = deliver.endpoints_for(conversion, event)
     for endpoint in endpoints:
         send_outbound.delay(endpoint.pk, conversion_id, event, 1)
     return len(endpoints)
@@ -77,11 +80,11 @@ def dispatch_outbound(conversion_id: int, event: str) -> int:
 @shared_task(name="attribution.send_outbound", ignore_result=True)
 def send_outbound(endpoint_id: int, conversion_id: int | None, event: str, attempt: int) -> str:
     """One attempt to deliver a postback; schedules the next with backoff when it fails."""
-    result = outbound.outbound_send(
+    result = deliver.outbound_send(
         endpoint_id=endpoint_id, conversion_id=conversion_id, event=event, attempt=attempt
     )
     if result == "retry":
         send_outbound.apply_async(
-            (endpoint_id, conversion_id, event, attempt + 1), countdown=outbound.backoff(attempt)
+            (endpoint_id, conversion_id, event, attempt + 1), countdown=deliver.backoff(attempt)
         )
     return result

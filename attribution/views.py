@@ -6,9 +6,10 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from . import ingestion, selectors, services
-from .models import SourceKind
-from .services import client_ip
+from attribution.clicks import recording, targets
+from attribution.clicks.recording import client_ip
+from attribution.ingestion import door
+from attribution.models import SourceKind
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +23,9 @@ class _Redirect(HttpResponseRedirect):
 @require_safe
 def click_redirect(request: HttpRequest, code: str) -> HttpResponse:
     """GET /c/<code>: record the click, 302 to the destination with our click id on it."""
-    link = selectors.link_for_redirect(code=code[:64])
+    link = targets.link_for_redirect(code=code[:64])
     recorded = (
-        services.click_record(link=link, params=request.GET, meta=request.META) if link else None
+        recording.click_record(link=link, params=request.GET, meta=request.META) if link else None
     )
     if recorded is None:
         return render(request, "attribution/link_not_found.html", status=404)
@@ -34,7 +35,7 @@ def click_redirect(request: HttpRequest, code: str) -> HttpResponse:
     return response
 
 
-def _json(outcome: ingestion.Outcome) -> JsonResponse:
+def _json(outcome: door.Outcome) -> JsonResponse:
     response = JsonResponse(outcome.body, status=outcome.http_status)
     response["Cache-Control"] = "no-store"
     return response
@@ -46,14 +47,14 @@ def _read_body(request: HttpRequest) -> bytes | None:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
-    if declared > ingestion.MAX_BODY:
+    if declared > door.MAX_BODY:
         return None
-    body = request.read(ingestion.MAX_BODY + 1)
-    return None if len(body) > ingestion.MAX_BODY else body
+    body = request.read(door.MAX_BODY + 1)
+    return None if len(body) > door.MAX_BODY else body
 
 
 def _too_big() -> JsonResponse:
-    return JsonResponse({"error": f"body is larger than {ingestion.MAX_BODY} bytes"}, status=413)
+    return JsonResponse({"error": f"body is larger than {door.MAX_BODY} bytes"}, status=413)
 
 
 def _unavailable(exc: Exception) -> JsonResponse:
@@ -80,7 +81,7 @@ def postback(request: HttpRequest, source: str, token: str) -> HttpResponse:
     if body is None:
         return _too_big()
     try:
-        outcome = ingestion.postback_ingest(
+        outcome = door.postback_ingest(
             kind=source,
             token=token,
             method=request.method,
@@ -103,7 +104,7 @@ def _apple(kind: str):
         if body is None:
             return _too_big()
         try:
-            outcome = ingestion.apple_ingest(
+            outcome = door.apple_ingest(
                 kind=kind, body=body, meta=request.META, remote_addr=client_ip(request.META)
             )
         except DatabaseError as exc:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from affiliates.models import Affiliate
 from affiliates.services import Actor, audit_bulk, audit_record
 from attribution.models import Conversion, ConversionType
-from portal.bulk import insert_many
+from portal.lib.bulk import insert_many
 
 from . import fx, plans
 from .models import CommissionPlan, LedgerEntry, PlanAssignment, PlanVersion, RevShareStatement

@@ -5,7 +5,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from attribution.networks import parse_networks
+from portal.lib.networks import parse_networks
 
 
 def new_source_token() -> str:

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from affiliates.models import Affiliate
-from attribution import rollup
 from attribution.models import Click, OutboundEndpoint
+from attribution.rollups import keep
 from tests.attribution.test_crediting import af_install, click, postback
 from tests.factories import AffiliateFactory, CampaignFactory, TrackingLinkFactory, UserFactory
 
@@ -77,7 +77,7 @@ def alices_month(client, alice, campaign, appsflyer, s2s):
         currency="EUR",
         time=int((NOW - timedelta(days=3)).timestamp()) + 120,
     )
-    rollup.clicks_fill(settle=timedelta(0))
+    keep.clicks_fill(settle=timedelta(0))
     return alice
 
 

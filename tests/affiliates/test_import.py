@@ -18,7 +18,6 @@ from django.utils import timezone
 from affiliates.admin_import import import_program_view
 from affiliates.importing import program_import
 from affiliates.models import Affiliate, AuditEvent, Brand, Campaign, LegacyLink, TrackingLink
-from attribution import processing
 from attribution.models import (
     Click,
     Conversion,
@@ -29,6 +28,7 @@ from attribution.models import (
     PostbackEvent,
     SubRollup,
 )
+from attribution.processing import single
 from payouts.models import LedgerEntry
 from portal import urls as portal_urls
 from tests.affiliates.program_export import Export, generate
@@ -224,7 +224,7 @@ def test_old_click_ids_and_old_links_keep_working(client, export, appsflyer, s2s
 
     response = client.get(f"/postbacks/appsflyer/{appsflyer.token}/?{urlencode(params)}")
     assert response.status_code == 200, response.content
-    processing.postback_process(postback_id=response.json()["id"])
+    single.postback_process(postback_id=response.json()["id"])
 
     conversion = Conversion.objects.select_related("affiliate__user", "click").get(
         event__postback_id=response.json()["id"]
@@ -252,7 +252,7 @@ def test_old_click_ids_and_old_links_keep_working(client, export, appsflyer, s2s
     params["player_id"] = registration["player_id"]
     response = client.get(f"/postbacks/s2s/{s2s.token}/?{urlencode(params)}")
     assert response.status_code == 200, response.content
-    processing.postback_process(postback_id=response.json()["id"])
+    single.postback_process(postback_id=response.json()["id"])
     deposit = Conversion.objects.get(event__postback_id=response.json()["id"])
     assert (
         deposit.affiliate.user.username == export.usernames[registration["affiliate_external_id"]]

@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from affiliates.models import Affiliate
-from attribution import rollup
+from attribution.rollups import keep
 from payouts.models import Payout, PayoutRun
 from tests.attribution.test_crediting import af_install, click
 from tests.factories import AffiliateFactory, TrackingLinkFactory, UserFactory
@@ -59,7 +59,7 @@ def world(client, alice, bob, charlie, campaign, appsflyer) -> SimpleNamespace:
     """Alice has a link, a click, an install and a payout; bob and charlie a link each."""
     made = click(client, alice, campaign, at=T0, sub1="alice-sub")
     install = af_install(client, appsflyer, at=T0 + timedelta(hours=1), click_id=made.click_id)
-    rollup.clicks_fill(settle=timedelta(0))
+    keep.clicks_fill(settle=timedelta(0))
     run = PayoutRun.objects.create(
         period_start=date(2026, 10, 1), period_end=date(2026, 10, 31), status="paid"
     )

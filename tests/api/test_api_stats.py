@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from affiliates.models import Affiliate
-from attribution import reports, rollup
 from attribution.models import Click
+from attribution.rollups import keep, reports
 from tests.attribution.test_crediting import af_install, click, postback
 from tests.factories import TrackingLinkFactory
 from tests.payouts.helpers import plan
@@ -55,7 +55,7 @@ def results(client, alice, charlie, campaign, appsflyer, s2s) -> SimpleNamespace
     )
     # Charlie's traffic counts in the program's totals, never in alice's.
     click(client, charlie, campaign, at=T0, ip="203.0.113.5")
-    rollup.clicks_fill(settle=timedelta(0))
+    keep.clicks_fill(settle=timedelta(0))
     return SimpleNamespace(alice=alice, charlie=charlie, campaign=campaign)
 
 

@@ -16,14 +16,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attribution.adapters import (
+from attribution.parsing.adapters import (
     ADAPTERS,
     Adapter,
     NormalisedEvent,
     PostbackError,
     get_adapter,
 )
-from attribution.adapters.fields import is_unfilled_macro, parse_bool, parse_decimal, parse_time
+from attribution.parsing.adapters.fields import (
+    is_unfilled_macro,
+    parse_bool,
+    parse_decimal,
+    parse_time,
+)
 
 CLICK = "01JD3K9Q8X4M2N7P5R6S8T0V1W"
 AF_ID = "1698811503838-6471005703857226630"
@@ -1051,7 +1056,7 @@ def test_unknown_source_is_a_key_error() -> None:
 
 def test_adapters_import_no_django() -> None:
     code = (
-        "import sys, attribution.adapters; "
+        "import sys, attribution.parsing.adapters; "
         "sys.exit(any(m == 'django' or m.startswith('django.') for m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from attribution import processing
 from attribution.models import Postback, PostbackEvent
+from attribution.processing import single
 from tests.factories import AppFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +80,7 @@ def test_forwarder_keys_do_not_break_verification(client):
 def test_a_valid_winning_postback_becomes_an_install_for_the_app(client):
     app = AppFactory(platform="ios", app_store_id="525463029")
     response = post(client, VECTORS[0])  # v4, did-win true
-    processing.postback_process(postback_id=response.json()["id"])
+    single.postback_process(postback_id=response.json()["id"])
     event = PostbackEvent.objects.get()
     assert (event.kind, event.app, event.platform) == ("install", app, "ios")
     assert event.skan["source_identifier"] == "5239"
@@ -92,7 +92,7 @@ def test_a_non_winning_or_development_postback_is_never_an_install(client):
     non_winning = post(client, VECTORS[3])  # v3, did-win false
     development = post(client, next(v for v in VECTORS if "development" in v.get("expect", "")))
     for response in (non_winning, development):
-        processing.postback_process(postback_id=response.json()["id"])
+        single.postback_process(postback_id=response.json()["id"])
     kinds = set(PostbackEvent.objects.values_list("kind", flat=True))
     assert kinds == {"rejected"}
 

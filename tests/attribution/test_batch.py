@@ -2,7 +2,7 @@
 
 The simulated month (tests/simulation.py) goes into the inbox through the real endpoints, in
 timeline order. Then the same inbox is attributed twice from the same starting point: row by row
-(``processing.postbacks_one_by_one``) and in batches of several sizes. Every conversion, identity,
+(``single.postbacks_one_by_one``) and in batches of several sizes. Every conversion, identity,
 ledger entry, rollup row and audit row must come out the same, and both must match the month's
 truth. Batches of 1 put every step in its own batch; odd sizes split stories across batches, so a
 deposit meets its registration inside a batch as well as across two.
@@ -18,7 +18,6 @@ import pytest
 from django.db import connection, transaction
 
 from affiliates.models import AuditEvent
-from attribution import batch, crediting, processing
 from attribution.models import (
     Click,
     Conversion,
@@ -30,6 +29,7 @@ from attribution.models import (
     PostbackEvent,
     SubRollup,
 )
+from attribution.processing import batch, single, turns
 from payouts.models import LedgerEntry
 from tests import simulation
 from tests.attribution.test_crediting import T0, click
@@ -174,7 +174,7 @@ def test_batches_of_any_size_decide_what_one_at_a_time_decides(month_in_inbox, s
 
     # when they are attributed one at a time, and then, from the same start, in batches
     start = transaction.savepoint()
-    processing.postbacks_one_by_one(ids)
+    single.postbacks_one_by_one(ids)
     one_by_one = _snapshot()
     transaction.savepoint_rollback(start)
     assert Conversion.objects.count() == 0
@@ -258,7 +258,7 @@ def test_fraud_counts_inside_one_batch_are_the_row_paths(client, alice, campaign
 
     # when they are attributed one at a time, and then, from the same start, as one batch
     start = transaction.savepoint()
-    processing.postbacks_one_by_one(ids)
+    single.postbacks_one_by_one(ids)
     one_by_one = _snapshot()
     transaction.savepoint_rollback(start)
     assert batch.postbacks_attribute(ids) == {"processed": 9}
@@ -298,7 +298,7 @@ def test_the_operators_later_reports_are_the_row_paths(client, alice, campaign, 
 
     # when they are attributed one at a time, and then, from the same start, in batches
     start = transaction.savepoint()
-    processing.postbacks_one_by_one(ids)
+    single.postbacks_one_by_one(ids)
     one_by_one = _snapshot()
     transaction.savepoint_rollback(start)
     for first in range(0, len(ids), size):
@@ -325,7 +325,7 @@ def test_a_later_report_waits_while_another_worker_holds_its_transaction(client,
     def other_worker() -> None:
         try:
             with transaction.atomic():
-                crediting.devices_lock([first])
+                turns.devices_lock([first])
                 holding.set()
                 done.wait(10)
         finally:

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from affiliates.models import AuditEvent, Campaign
-from attribution import crediting, processing
+from attribution.crediting import decide
 from attribution.models import (
     Click,
     Conversion,
@@ -20,12 +20,9 @@ from attribution.models import (
     PostbackEvent,
     SkanMapping,
 )
+from attribution.processing import amend, single
 from payouts.models import LedgerEntry
-from tests.factories import (
-    CampaignFactory,
-    TrackingLinkFactory,
-    UserFactory,
-)
+from tests.factories import CampaignFactory, TrackingLinkFactory, UserFactory
 from tests.payouts.helpers import plan
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +53,7 @@ def postback(client, source, **params) -> Conversion:
     else:
         response = client.get(f"/postbacks/{source.kind}/{source.token}/?{urlencode(params)}")
     assert response.status_code == 200, response.content
-    processing.postback_process(postback_id=response.json()["id"])
+    single.postback_process(postback_id=response.json()["id"])
     return Conversion.objects.get(event__postback_id=response.json()["id"])
 
 
@@ -348,7 +345,7 @@ def test_a_manager_approves_a_held_conversion_with_an_audit_row(client, alice, c
     held = af_install(client, appsflyer, at=T0 + timedelta(seconds=2), click_id=made.click_id)
     manager = UserFactory(username="mgr", is_staff=True)
 
-    crediting.conversion_review(conversion=held, approve=True, actor=manager, note="checked logs")
+    amend.conversion_review(conversion=held, approve=True, actor=manager, note="checked logs")
 
     held.refresh_from_db()
     assert (held.status, held.reason) == ("approved", "manager")
@@ -365,7 +362,7 @@ def test_a_manager_rejection_keeps_the_rules_reason(client, alice, campaign, app
     FraudPolicy.objects.create(campaign=campaign, low_ctit_action="hold")
     made = click(client, alice, campaign, at=T0)
     held = af_install(client, appsflyer, at=T0 + timedelta(seconds=2), click_id=made.click_id)
-    crediting.conversion_review(conversion=held, approve=False, actor=None)
+    amend.conversion_review(conversion=held, approve=False, actor=None)
     held.refresh_from_db()
     assert (held.status, held.reason) == ("rejected", "low_ctit")
 
@@ -389,7 +386,7 @@ def report(client, source, **params) -> dict:
     """Send a postback over HTTP, run the worker's step on it; the endpoint's answer."""
     response = client.get(f"/postbacks/{source.kind}/{source.token}/?{urlencode(params)}")
     assert response.status_code == 200, response.content
-    processing.postback_process(postback_id=response.json()["id"])
+    single.postback_process(postback_id=response.json()["id"])
     return response.json()
 
 
@@ -488,7 +485,7 @@ def test_skan_installs_are_credited_in_aggregate_through_the_campaign_mapping(cl
         json.dumps(vectors[0]["postback"]),
         content_type="application/json",
     )
-    processing.postback_process(postback_id=response.json()["id"])
+    single.postback_process(postback_id=response.json()["id"])
 
     conversion = Conversion.objects.get(event__postback_id=response.json()["id"])
     assert (conversion.affiliate, conversion.campaign, conversion.method) == (
@@ -502,14 +499,14 @@ def test_skan_installs_are_credited_in_aggregate_through_the_campaign_mapping(cl
         63,
     )
     assert conversion.click is None and conversion.player_key == ""
-    assert crediting.decode_conversion_value(app, {"conversion_value": 61}) == "ftd"
-    assert crediting.decode_conversion_value(app, {"conversion_value": 10}) == ""
+    assert decide.decode_conversion_value(app, {"conversion_value": 61}) == "ftd"
+    assert decide.decode_conversion_value(app, {"conversion_value": 10}) == ""
 
 
 def test_processing_an_event_twice_never_makes_two_conversions(client, alice, campaign, appsflyer):
     made = click(client, alice, campaign, at=T0)
     conversion = af_install(client, appsflyer, at=T0 + timedelta(hours=1), click_id=made.click_id)
-    again = crediting.conversion_for_event(event=PostbackEvent.objects.get(pk=conversion.event_id))
+    again = single.conversion_for_event(event=PostbackEvent.objects.get(pk=conversion.event_id))
     assert again == conversion
     assert Conversion.objects.count() == 1
     assert Identity.objects.filter(conversion=conversion).count() >= 2

@@ -8,7 +8,7 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection
 from django.utils import timezone
 
-from attribution import groupcommit, ingestion
+from attribution.ingestion import door, groupcommit
 from attribution.models import Postback, PostbackSource
 from tests.factories import PostbackSourceFactory
 
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def inbox_row(source: PostbackSource | None, dedup_key: str, kind: str = "s2s") -> dict:
-    return ingestion._row(
+    return door._row(
         source_id=source.pk if source else None,
         kind=kind,
         method="GET",

@@ -7,7 +7,7 @@ from queue import Empty
 
 import pytest
 
-from attribution import handoff
+from attribution.ingestion import handoff
 from attribution.tasks import process_postbacks
 
 APP = process_postbacks.app

@@ -10,9 +10,10 @@ import pytest
 from django.db import close_old_connections, connection, connections
 from django.utils import timezone
 
-from attribution import ingestion, processing
+from attribution.ingestion import door
+from attribution.ingestion.tokens import source_rotate_token
 from attribution.models import Postback, PostbackEvent, PostbackSource
-from attribution.services import source_rotate_token
+from attribution.processing import single
 from tests.attribution import payloads
 from tests.factories import AppFactory, PostbackSourceFactory
 
@@ -26,7 +27,7 @@ def url(source: PostbackSource) -> str:
 def process(response) -> PostbackEvent:
     """Run the worker's step on the stored row, as the Celery task does."""
     postback_id = response.json()["id"]
-    assert processing.postback_process(postback_id=postback_id) == "processed"
+    assert single.postback_process(postback_id=postback_id) == "processed"
     return PostbackEvent.objects.get(postback_id=postback_id)
 
 
@@ -185,7 +186,7 @@ def test_processing_twice_makes_one_event(client):
     source = PostbackSourceFactory(kind="s2s")
     response = client.get(url(source) + "?" + payloads.S2S_FTD)
     process(response)
-    assert processing.postback_process(postback_id=response.json()["id"]) == "skipped"
+    assert single.postback_process(postback_id=response.json()["id"]) == "skipped"
     assert PostbackEvent.objects.count() == 1
 
 
@@ -243,7 +244,7 @@ def test_malformed_json_is_400_naming_the_problem(client):
 
 def test_an_oversized_body_is_413_and_stores_nothing(client):
     source = PostbackSourceFactory(kind="branch")
-    response = client.post(url(source), "x" * (ingestion.MAX_BODY + 1), content_type="text/plain")
+    response = client.post(url(source), "x" * (door.MAX_BODY + 1), content_type="text/plain")
     assert response.status_code == 413
     assert Postback.objects.count() == 0
 
@@ -308,8 +309,8 @@ def test_a_rotated_token_keeps_working_for_its_grace_period(client):
     assert client.get(url(source) + "?" + payloads.S2S_FTD).json()["status"] == "duplicate"
     # the web process keeps the source it found, but not past the old token's deadline
     later = timezone.now() + timedelta(days=7, seconds=1)
-    assert ingestion.find_source(kind="s2s", token=old, now=later) is None
-    assert ingestion.find_source(kind="s2s", token=source.token, now=later).pk == source.pk
+    assert door.find_source(kind="s2s", token=old, now=later) is None
+    assert door.find_source(kind="s2s", token=source.token, now=later).pk == source.pk
     source.previous_token_valid_until = timezone.now() - timedelta(seconds=1)
     source.save(update_fields=["previous_token_valid_until"])
     assert client.get(f"/postbacks/s2s/{old}/?" + payloads.S2S_FTD).status_code == 404

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from attribution import processing
 from attribution.models import Postback, PostbackEvent
+from attribution.processing import work
 from attribution.tasks import sweep_postbacks
 from tests.factories import PostbackSourceFactory
 from tests.processes import celery_worker, process_env, purge_queue, wait_until, web_server
@@ -114,4 +114,4 @@ def test_with_the_broker_down_postbacks_are_kept_and_the_sweep_processes_them(tm
             lambda: Postback.objects.filter(status=Postback.Status.PROCESSED).count() == 20
         )
     assert PostbackEvent.objects.count() == 20
-    assert processing.postbacks_waiting(older_than=timedelta(0), limit=99) == []
+    assert work.postbacks_waiting(older_than=timedelta(0), limit=99) == []

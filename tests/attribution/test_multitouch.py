@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attribution.multitouch import MODELS, affiliate_credit, credit_shares
+from attribution.crediting.multitouch import MODELS, affiliate_credit, credit_shares
 from tests.attribution.test_crediting import IDFA, T0, af_install, click
 
 AT = datetime(2026, 11, 10, tzinfo=UTC)

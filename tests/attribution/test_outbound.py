@@ -10,8 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from attribution import crediting, outbound, safe_http
 from attribution.models import OutboundDelivery, OutboundEndpoint
+from attribution.outbound import deliver, safe_http
+from attribution.processing import amend
 from attribution.tasks import dispatch_outbound, send_outbound
 from tests.attribution.test_crediting import T0, af_install, click
 
@@ -104,7 +105,7 @@ def test_an_approved_conversion_is_posted_with_macros_filled_and_encoded(
     assert callbacks  # the send waits for the commit
 
     assert (
-        outbound.outbound_send(
+        deliver.outbound_send(
             endpoint_id=endpoint.pk, conversion_id=conversion.pk, event="approved", attempt=1
         )
         == "sent"
@@ -153,13 +154,13 @@ def test_failures_are_retried_with_backoff_and_logged(
     conversion = _approved(client, alice, campaign, appsflyer)
     receiver.answers = [(503, {}), (500, {})]
     results = [
-        outbound.outbound_send(
+        deliver.outbound_send(
             endpoint_id=endpoint.pk, conversion_id=conversion.pk, event="approved", attempt=n
         )
         for n in (1, 2, 3)
     ]
     assert results == ["retry", "retry", "sent"]
-    assert [outbound.backoff(n) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert [deliver.backoff(n) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
     log = list(
         OutboundDelivery.objects.order_by("attempt").values_list(
             "attempt", "status_code", "succeeded", "error"
@@ -195,7 +196,7 @@ def test_an_endpoint_failing_again_and_again_is_switched_off(
             idfa=f"00000000-0000-4000-8000-00000000000{n + 1}",
         )
         results.append(
-            outbound.outbound_send(
+            deliver.outbound_send(
                 endpoint_id=endpoint.pk, conversion_id=conversion.pk, event="approved", attempt=1
             )
         )
@@ -213,7 +214,7 @@ def test_a_reversal_is_sent_when_asked_for_after_a_delivered_approval(
 ):
     conversion = _approved(client, alice, campaign, appsflyer)
     dispatch_outbound(conversion.pk, "approved")
-    crediting.conversion_review(conversion=conversion, approve=False, actor=None)
+    amend.conversion_review(conversion=conversion, approve=False, actor=None)
     dispatch_outbound(conversion.pk, "reversed")
     statuses = [parse_qs(urlsplit(r["path"]).query)["s"][0] for r in receiver.requests]
     assert statuses == ["approved", "reversed"]
@@ -233,7 +234,7 @@ def test_post_endpoints_get_signed_json(client, alice, campaign, appsflyer, rece
 
 def test_a_test_send_uses_sample_values(alice, endpoint, receiver):
     assert (
-        outbound.outbound_send(endpoint_id=endpoint.pk, conversion_id=None, event="test", attempt=1)
+        deliver.outbound_send(endpoint_id=endpoint.pk, conversion_id=None, event="test", attempt=1)
         == "sent"
     )
     assert "our=TEST-CLICK-ID" in receiver.requests[0]["path"]
@@ -290,7 +291,7 @@ def test_a_refused_endpoint_is_logged_and_not_retried(alice, settings):
     settings.OUTBOUND_ALLOW_NETWORKS = []
     endpoint = OutboundEndpoint.objects.create(affiliate=alice, url_template="http://127.0.0.1:9/")
     assert (
-        outbound.outbound_send(endpoint_id=endpoint.pk, conversion_id=None, event="test", attempt=1)
+        deliver.outbound_send(endpoint_id=endpoint.pk, conversion_id=None, event="test", attempt=1)
         == "failed"
     )
     assert OutboundDelivery.objects.get().error.startswith("refused:")

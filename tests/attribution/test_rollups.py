@@ -7,9 +7,10 @@ import pytest
 from django.core.management import call_command
 
 from affiliates.models import Affiliate
-from attribution import crediting, rollup
 from attribution.models import Click, Conversion, DailyRollup, HourlyRollup, SubRollup
 from attribution.models.rollups import COUNTERS, DIMENSIONS, SUB_DIMENSIONS
+from attribution.processing import amend
+from attribution.rollups import keep
 from tests.attribution.test_crediting import af_install, click, postback
 
 pytestmark = pytest.mark.django_db
@@ -60,13 +61,13 @@ def test_clicks_are_filled_once_with_unique_visitors(client, berlin_alice, campa
     for ip in ("198.51.100.1", "198.51.100.1", "198.51.100.2"):
         click(client, berlin_alice, campaign, at=T0, ip=ip)
 
-    assert rollup.clicks_fill(settle=timedelta(0)) == 3
-    assert rollup.clicks_fill(settle=timedelta(0)) == 0
+    assert keep.clicks_fill(settle=timedelta(0)) == 3
+    assert keep.clicks_fill(settle=timedelta(0)) == 0
     row = DailyRollup.objects.get(affiliate_id=berlin_alice.pk)
     assert (row.day, row.clicks, row.unique_clicks) == (date(2026, 11, 2), 3, 2)
 
     click(client, berlin_alice, campaign, at=T0 + timedelta(minutes=5), ip="198.51.100.3")
-    rollup.clicks_fill(settle=timedelta(0))
+    keep.clicks_fill(settle=timedelta(0))
     row.refresh_from_db()
     assert (row.clicks, row.unique_clicks) == (4, 3)
 
@@ -102,7 +103,7 @@ def test_money_and_deposits_are_summed_exactly(client, alice, campaign, s2s):
 def test_a_status_change_moves_the_count(client, alice, campaign, appsflyer):
     made = click(client, alice, campaign, at=T0)
     conversion = af_install(client, appsflyer, at=T0 + timedelta(hours=1), click_id=made.click_id)
-    crediting.conversion_review(conversion=conversion, approve=False, actor=None)
+    amend.conversion_review(conversion=conversion, approve=False, actor=None)
     row = DailyRollup.objects.get()
     assert (row.installs, row.rejected) == (0, 1)
 
@@ -117,11 +118,11 @@ def test_deferred_increments_are_written_once_at_the_end_of_the_block(
 
     # when, inside a deferred block, it is counted twice more, then taken back and counted
     # again (as a reattribution does)
-    with rollup.deferred():
-        rollup.conversion_apply(conversion)
-        rollup.conversions_add([conversion])
-        rollup.conversion_apply(conversion, sign=-1)
-        rollup.conversion_apply(conversion)
+    with keep.deferred():
+        keep.conversion_apply(conversion)
+        keep.conversions_add([conversion])
+        keep.conversion_apply(conversion, sign=-1)
+        keep.conversion_apply(conversion)
         inside = rows(DailyRollup), rows(HourlyRollup), rows(SubRollup)
 
     # then nothing was written inside the block, and its sum was written when it ended
@@ -135,10 +136,10 @@ def test_deferred_increments_are_dropped_when_the_block_fails(client, alice, cam
     made = click(client, alice, campaign, at=T0)
     conversion = af_install(client, appsflyer, at=T0 + timedelta(hours=1), click_id=made.click_id)
 
-    with pytest.raises(RuntimeError), rollup.deferred():
-        rollup.conversion_apply(conversion)
+    with pytest.raises(RuntimeError), keep.deferred():
+        keep.conversion_apply(conversion)
         raise RuntimeError("the transaction rolls back")
-    rollup.conversion_apply(conversion)  # no block open any more: written at once
+    keep.conversion_apply(conversion)  # no block open any more: written at once
 
     assert DailyRollup.objects.get().installs == 2
 
@@ -175,7 +176,7 @@ def test_a_rebuild_gives_exactly_what_the_workers_kept(
         event_revenue_currency="EUR",
         event_time=(T0 + timedelta(hours=7)).strftime("%Y-%m-%d %H:%M:%S"),
     )
-    rollup.clicks_fill(settle=timedelta(0))
+    keep.clicks_fill(settle=timedelta(0))
     kept_daily, kept_hourly, kept_subs = rows(DailyRollup), rows(HourlyRollup), rows(SubRollup)
     assert kept_daily and kept_subs and Conversion.objects.filter(status="rejected").exists()
 

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attribution import skadnetwork
-from attribution.skadnetwork import (
+from attribution.parsing import skadnetwork
+from attribution.parsing.skadnetwork import (
     SkanError,
     SkanPostback,
     Verdict,

@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from affiliates.demo import DEMO_PASSWORD
 from affiliates.models import Affiliate
-from attribution.reports import COUNTS, METRICS
+from attribution.rollups.reports import COUNTS, METRICS
 
 from .conftest import CHART_JS_URL
 

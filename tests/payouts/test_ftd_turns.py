@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 from django.db import connection, transaction
 
-from attribution import batch
 from attribution.models import Click, Conversion, Postback
+from attribution.processing import batch
 from payouts import ledger
 from payouts.models import LedgerEntry
 from tests.attribution.test_crediting import T0, click, postback

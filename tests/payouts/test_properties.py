@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from affiliates.models import Affiliate
-from attribution import crediting
 from attribution.models import Conversion
+from attribution.processing import amend
 from payouts import ledger, runs
 from payouts.models import LedgerEntry, Payout
 from tests.factories import AffiliateFactory, CampaignFactory, UserFactory
@@ -102,7 +102,7 @@ def test_payouts_and_carried_balances_always_equal_the_ledger(db, setup, months)
                 elif made:
                     target = made[step[1] % len(made)]
                     target.refresh_from_db()
-                    crediting.conversion_review(
+                    amend.conversion_review(
                         conversion=target, approve=step[0] == "approve", actor=manager
                     )
             ledger.month_close(period=first)
@@ -140,7 +140,7 @@ def test_a_reversal_after_payment_is_netted_by_the_next_run(db):
     runs.payout_run_approve(run=march, actor=None)
     runs.payout_mark_paid(payout=march.payouts.get(), reference="X", actor=None)
 
-    crediting.conversion_review(conversion=fraud, approve=False, actor=None)
+    amend.conversion_review(conversion=fraud, approve=False, actor=None)
     april = runs.payout_run_execute(
         run_id=runs.payout_run_create(
             period_start=date(2026, 4, 1), period_end=date(2026, 4, 30)

@@ -7,7 +7,7 @@ import pytest
 from django.db.models import Sum
 
 from affiliates.models import Affiliate, AuditEvent
-from attribution import crediting
+from attribution.processing import amend
 from payouts import ledger, runs
 from payouts.models import LedgerEntry, Payout, PayoutRun, RevShareStatement
 from tests.factories import AffiliateFactory, CampaignFactory, UserFactory
@@ -199,7 +199,7 @@ def test_a_rejected_unpaid_conversion_voids_its_entries_with_an_audit_row(alice,
     plan(campaign, cpa={"ftd": "100.00"}, sub_levels=["10"])
     conversion = convert(bob, campaign)
 
-    crediting.conversion_review(conversion=conversion, approve=False, actor=None)
+    amend.conversion_review(conversion=conversion, approve=False, actor=None)
 
     assert set(LedgerEntry.objects.values_list("status", flat=True)) == {"void"}
     assert ledger.balance(bob.pk) == ledger.balance(alice.pk) == Decimal(0)
@@ -238,7 +238,7 @@ def test_payout_runs_net_threshold_carry_and_a_reversal_after_payment(alice, cam
     assert PayoutRun.objects.get(pk=october.pk).status == "paid"
 
     # the first FTD turns out to be fraud: a negative entry, netted by the next run
-    crediting.conversion_review(conversion=first, approve=False, actor=manager)
+    amend.conversion_review(conversion=first, approve=False, actor=manager)
     reversal = LedgerEntry.objects.get(kind="reversal")
     assert reversal.amount == Decimal("-30.00")
     assert ledger.balance(alice.pk) == Decimal("30.00")

@@ -6,8 +6,9 @@ from django.db import transaction
 from tqdm import tqdm
 
 from affiliates.models import Campaign
-from attribution import crediting, rollup
 from attribution.models import Conversion
+from attribution.processing import amend
+from attribution.rollups import keep
 
 
 class Command(BaseCommand):
@@ -33,9 +34,9 @@ class Command(BaseCommand):
         moves: Counter = Counter()
         changed = 0
         for pk in tqdm(ids, desc="reattributing", unit="conversion", disable=None):
-            with transaction.atomic(), rollup.deferred():
+            with transaction.atomic(), keep.deferred():
                 conversion = Conversion.objects.select_for_update().get(pk=pk)
-                change = crediting.conversion_reattribute(conversion=conversion)
+                change = amend.conversion_reattribute(conversion=conversion)
                 if change is None:
                     continue
                 changed += 1

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
-from attribution import rollup
+from attribution.rollups import keep
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
             raise CommandError(f"--since {since} is after --until {until}")
         total = (until - since).days + 1
         with tqdm(total=total, desc="rebuilding rollups", unit="day", disable=None) as bar:
-            totals = rollup.rebuild(since=since, until=until, progress=bar.update)
+            totals = keep.rebuild(since=since, until=until, progress=bar.update)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Rebuilt {totals['days']} day(s): {totals['clicks']} clicks counted."

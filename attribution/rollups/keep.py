@@ -26,8 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from affiliates.models import Affiliate
-
-from .models import (
+from attribution.models import (
     Click,
     Conversion,
     ConversionType,
@@ -36,7 +35,7 @@ from .models import (
     HourlyRollup,
     SubRollup,
 )
-from .models.rollups import COUNTERS, DIMENSIONS, SUB_DIMENSIONS
+from attribution.models.rollups import COUNTERS, DIMENSIONS, SUB_DIMENSIONS
 
 SUBS = ("sub1", "sub2", "sub3", "sub4", "sub5")
 

@@ -4,22 +4,20 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from affiliates.models import App
-
-from . import crediting, rollup, skadnetwork
-from .adapters import NormalisedEvent, PostbackError, get_adapter
-from .ingestion import Malformed, clean_text, payload_of
-from .models import APPLE_KINDS, ConversionType, Postback, PostbackEvent, SourceKind
+from attribution.models import APPLE_KINDS, ConversionType, Postback, PostbackEvent, SourceKind
+from attribution.parsing import skadnetwork
+from attribution.parsing.adapters import NormalisedEvent, PostbackError, get_adapter
+from attribution.parsing.wire import Malformed, clean_text, payload_of
 
 logger = logging.getLogger(__name__)
+
 
 # What common event names mean when a source's own mapping does not say.
 DEFAULT_EVENT_MAPPING = {
@@ -54,7 +52,7 @@ def conversion_type_for(*, kind: str, event_name: str, mapping: dict[str, str]) 
     return DEFAULT_EVENT_MAPPING.get(name, ConversionType.CUSTOM)
 
 
-def _app_for(identifier: str, platform: str) -> App | None:
+def app_for_identifier(identifier: str, platform: str) -> App | None:
     ident = identifier.strip()
     if not ident:
         return None
@@ -78,7 +76,7 @@ def _field_sizes() -> dict[str, int | None]:
 
 
 def _mmp_event(
-    row: Postback, app_for: Callable[[str, str], App | None] = _app_for
+    row: Postback, app_for: Callable[[str, str], App | None] = app_for_identifier
 ) -> dict[str, Any]:
     payload = payload_of(
         method=row.method, query=row.query, body=row.body, content_type=row.content_type
@@ -108,7 +106,7 @@ def _mmp_event(
 
 
 def _apple_event(
-    row: Postback, app_for: Callable[[str, str], App | None] = _app_for
+    row: Postback, app_for: Callable[[str, str], App | None] = app_for_identifier
 ) -> dict[str, Any]:
     data = json.loads(row.body)
     parsed = (
@@ -140,40 +138,9 @@ def _apple_event(
     }
 
 
-def postback_process(*, postback_id: int) -> str:
-    """Turn one received inbox row into its normalised event and conversion; returns its status.
-
-    Idempotent: a row already handled (or gone) is left alone, the row lock lets one worker in at
-    a time, and the event's one-to-one key makes a second event impossible. A worker killed
-    mid-way rolls back and leaves the row ``received`` for a redelivery or the sweep.
-    """
-    # Rollup rows are written last, just before the commit (see rollup.deferred).
-    with transaction.atomic(), rollup.deferred():
-        row = (
-            Postback.objects.select_for_update(of=("self",))
-            .select_related("source")
-            .filter(pk=postback_id, status=Postback.Status.RECEIVED)
-            .first()
-        )
-        if row is None:
-            return "skipped"
-        row.attempts += 1
-        try:
-            values = event_values(row)
-        except UNREADABLE as exc:
-            row_failed(row, exc)
-            return row.status
-        event = PostbackEvent(postback=row, source=row.source, **values)
-        crediting.devices_lock([event])
-        event.save(force_insert=True)
-        crediting.conversion_for_event(event=event)
-        row.status = Postback.Status.PROCESSED
-        row.processed_at = timezone.now()
-        row.save(update_fields=["status", "attempts", "processed_at"])
-    return row.status
-
-
-def event_values(row: Postback, app_for: Callable[[str, str], App | None] = _app_for) -> dict:
+def event_values(
+    row: Postback, app_for: Callable[[str, str], App | None] = app_for_identifier
+) -> dict:
     """The normalised event's fields for an inbox row; raises when it cannot be read."""
     values = _apple_event(row, app_for) if row.kind in APPLE_KINDS else _mmp_event(row, app_for)
     return _clean(values)
@@ -190,35 +157,3 @@ def row_failed(row: Postback, exc: Exception) -> None:
 
 
 UNREADABLE = (PostbackError, Malformed, skadnetwork.SkanError, ValueError)
-
-
-def postbacks_process(*, postback_ids: list[int], top_up: int = 0) -> dict[str, int]:
-    """Process a batch of inbox rows; returns how many ended in each status.
-
-    On PostgreSQL the batch path (``attribution.batch``) attributes the batch in one
-    transaction, the oldest ``top_up`` rows still waiting when that is given; elsewhere (the
-    embedded SQLite default) the given rows go one at a time.
-    """
-    if connection.vendor == "postgresql":
-        from .batch import postbacks_attribute
-
-        return postbacks_attribute(postback_ids, top_up=top_up)
-    return postbacks_one_by_one(postback_ids)
-
-
-def postbacks_one_by_one(postback_ids: list[int]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for postback_id in postback_ids:
-        status = postback_process(postback_id=postback_id)
-        counts[status] = counts.get(status, 0) + 1
-    return counts
-
-
-def postbacks_waiting(*, older_than: timedelta, limit: int) -> list[int]:
-    """Ids of rows still ``received`` after ``older_than``: lost to a broker outage, or slow."""
-    cutoff = timezone.now() - older_than
-    return list(
-        Postback.objects.filter(status=Postback.Status.RECEIVED, received_at__lt=cutoff)
-        .order_by("received_at")
-        .values_list("id", flat=True)[:limit]
-    )

@@ -13,7 +13,10 @@ from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
-from .models import Conversion, DailyRollup, SubRollup
+from affiliates.models import Campaign
+from attribution.models import Conversion, DailyRollup, SubRollup
+from payouts import fx
+from payouts.models import LedgerEntry
 
 COLUMNS = ("ios", "android", "skan", "web")
 COLUMN_LABELS = {"ios": "iOS", "android": "Android", "skan": "SKAN (aggregated)", "web": "Web"}
@@ -121,8 +124,6 @@ class Converter:
         if not amount or not currency or currency == self.target:
             return amount or Decimal(0)
         if currency not in self._rates:
-            from payouts import fx
-
             try:
                 self._rates[currency] = fx.rate(currency, self.target, self.day)
             except fx.FxRateMissing:
@@ -185,8 +186,6 @@ def _commission(
 ) -> dict[str, Decimal]:
     """Commission earned by conversions of the period (CPA, sub-affiliate, reversals), per
     ``group`` (a column or key of the conversion); period-based RevShare goes under "revshare"."""
-    from payouts.models import LedgerEntry
-
     start, end = period.bounds(time_zone)
     entries = LedgerEntry.objects.filter(beneficiary_id__in=affiliate_ids).exclude(status="void")
     by_conversion = (
@@ -268,8 +267,6 @@ def _commission_by_day(
     affiliate_ids: list[int], period: Period, time_zone: str, convert: Converter
 ) -> dict[tuple[date, str], Decimal]:
     """Commission per local day and channel of the conversions behind it."""
-    from payouts.models import LedgerEntry
-
     start, end = period.bounds(time_zone)
     zone = zoneinfo.ZoneInfo(time_zone)
     rows = (
@@ -346,8 +343,6 @@ def breakdown(
             _fill(table.rows.setdefault(str(values[key]), _blank()), values, convert)
         table.labels = {k: k or "(unknown)" for k in table.rows}
     if by == "campaign":
-        from affiliates.models import Campaign
-
         names = dict(
             Campaign.objects.filter(pk__in=[int(k) for k in table.rows if k != "0"]).values_list(
                 "pk", "name"

@@ -19,12 +19,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from . import safe_http
-from .models import Conversion, OutboundDelivery, OutboundEndpoint
-from .networks import parse_networks
+from attribution.models import Conversion, OutboundDelivery, OutboundEndpoint
+from attribution.outbound import safe_http
+from payouts.models import LedgerEntry
+from portal.lib.networks import parse_networks
 
 logger = logging.getLogger(__name__)
+
+
 Event = OutboundDelivery.Event
+
+
 MACRO_RE = re.compile(
     r"\{(click_id|sub[1-5]|event|payout|currency|revenue|conversion_id|campaign_id|status|"
     r"timestamp|affiliate_id|country|platform)\}"
@@ -32,8 +37,6 @@ MACRO_RE = re.compile(
 
 
 def _payout(conversion: Conversion) -> Decimal:
-    from payouts.models import LedgerEntry
-
     total = (
         LedgerEntry.objects.filter(
             conversion=conversion, beneficiary_id=conversion.affiliate_id, kind="cpa"
@@ -91,34 +94,6 @@ def endpoints_for(conversion: Conversion, event: str) -> list[OutboundEndpoint]:
         )
         wanted = [e for e in wanted if e.send_on_reversal and e.pk in delivered]
     return wanted
-
-
-def outbound_decided(*, conversion: Conversion, old_status: str | None) -> None:
-    """Schedule the affiliate's postbacks for a conversion whose status was just decided.
-
-    Called inside the deciding transaction; the tasks are sent after it commits.
-    """
-    from .tasks import dispatch_outbound
-
-    approved = Conversion.Status.APPROVED
-    if conversion.affiliate_id is None or (not conversion.is_winner and old_status is None):
-        return
-    if conversion.status == approved and old_status != approved:
-        event = Event.APPROVED
-    elif old_status == approved and conversion.status in (
-        Conversion.Status.REJECTED,
-        Conversion.Status.REVERSED,
-    ):
-        event = Event.REVERSED
-    else:
-        return
-    # Most affiliates have no postback URL: no task for them.
-    if not OutboundEndpoint.objects.filter(
-        affiliate_id=conversion.affiliate_id, is_active=True
-    ).exists():
-        return
-    pk = conversion.pk
-    transaction.on_commit(lambda: dispatch_outbound.delay(pk, event))
 
 
 def _claim(
@@ -258,37 +233,3 @@ def sample_values(endpoint: OutboundEndpoint) -> dict[str, str]:
         "platform": "",
         **{f"sub{n}": f"test-sub{n}" for n in range(1, 6)},
     }
-
-
-def endpoint_enable(*, endpoint: OutboundEndpoint) -> None:
-    endpoint.is_active, endpoint.consecutive_failures = True, 0
-    endpoint.disabled_at, endpoint.disabled_reason = None, ""
-    endpoint.save(
-        update_fields=["is_active", "consecutive_failures", "disabled_at", "disabled_reason"]
-    )
-
-
-def outbound_resend(*, delivery: OutboundDelivery) -> None:
-    """Send a logged conversion's postback once more, by hand (after the receiver was fixed)."""
-    from .tasks import send_outbound
-
-    if delivery.conversion_id is None:
-        return
-    attempt = (
-        OutboundDelivery.objects.filter(
-            endpoint_id=delivery.endpoint_id,
-            conversion_id=delivery.conversion_id,
-            event=Event.RESENT,
-        ).count()
-        + 1
-    )
-    args = (delivery.endpoint_id, delivery.conversion_id, Event.RESENT, attempt)
-    transaction.on_commit(lambda: send_outbound.delay(*args))
-
-
-def outbound_test(*, endpoint: OutboundEndpoint) -> None:
-    """A test call with sample values, logged like any other."""
-    from .tasks import send_outbound
-
-    pk = endpoint.pk
-    transaction.on_commit(lambda: send_outbound.delay(pk, None, Event.TEST, 1))

@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.db.models import Q
 
-from .models import Click, Conversion
+from attribution.models import Click, Conversion
 
 MODELS = ("first_click", "last_click", "linear", "time_decay", "position_based")
 PLACES = Decimal("0.000001")

@@ -23,7 +23,8 @@ import time
 
 from django.conf import settings
 
-from portal.perprocess import PerProcess
+from portal.lib import queue
+from portal.lib.perprocess import PerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +39,15 @@ MAX_PENDING_BATCHES = 50
 
 def publish_batch(postback_ids: list[int]) -> None:
     """Publish ``process_postbacks`` for ``postback_ids``; log and drop them if that fails."""
-    from .tasks import process_postbacks
-
     size = max(1, settings.POSTBACK_BATCH)
     try:
         # The producer pool's producer, and its broker connection, kept for the next batch.
-        with process_postbacks.app.producer_or_acquire() as producer:
+        with queue.producer() as producer:
             for start in range(0, len(postback_ids), size):
-                process_postbacks.apply_async(
-                    (postback_ids[start : start + size],), producer=producer
+                queue.publish(
+                    "attribution.process_postbacks",
+                    postback_ids[start : start + size],
+                    producer=producer,
                 )
     except Exception:
         logger.warning(

@@ -29,9 +29,8 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from portal.perprocess import PerProcess
-
-from .models import Postback
+from attribution.models import Postback
+from portal.lib.perprocess import PerProcess
 
 logger = logging.getLogger(__name__)
 

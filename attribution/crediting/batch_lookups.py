@@ -1,67 +1,36 @@
-"""The worker's batch path: a batch of inbox rows attributed in one transaction, on PostgreSQL.
-
-The decisions are the one-at-a-time path's: each event goes through the same
-``crediting.build_conversion`` and fraud rules, in inbox order. Only where the answers come from
-changes. ``BatchLookups`` reads the clicks, earlier installs and registrations, held claims, fraud
-policies and counts for the whole batch in a few queries, and adds what the batch itself has
-decided so far (a registration earlier in the batch is the origin of a deposit later in it; an
-install earlier in the batch counts towards a burst). The writes go out in bulk: events,
-conversions, identities, rollups, ledger entries and audit rows, a statement or two each.
-
-Whatever is not plain goes the one-at-a-time way, after the batch so far is written: Apple's
-postbacks, a claim somebody already holds (a duplicate install, a second FTD), an install or
-registration whose earlier events were left organic and must now be credited, and the operator's
-later report of a transaction (a new status for its conversion). A claim that a
-concurrent worker takes between our read and our write fails the insert; the whole batch then
-rolls back and goes one at a time, which settles claims row by row.
-"""
+"""A batch's answers to ``Lookups``' questions: prefetched in a few queries, plus what the batch
+itself has decided so far. Reads only; the batch path (``processing.batch``) writes."""
 
 import ipaddress
 import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
-from django.db.models import F, Q
-from django.utils import timezone
+from django.db import connection
+from django.db.models import Q
 
 from affiliates.models import App
-from payouts import ledger
-from portal import bulk
-
-from . import crediting, processing, rollup
-from .lookups import (
+from attribution.crediting import decide
+from attribution.crediting.decide import CHAINED
+from attribution.crediting.lookups import (
     DEFAULT_POLICY,
     DUPLICATE_REASONS,
     MAX_LOOKBACK,
     Lookups,
     latest_inside,
 )
-from .models import (
+from attribution.models import (
     APPLE_KINDS,
     Click,
     Conversion,
     ConversionType,
     FraudPolicy,
     Identity,
-    OutboundEndpoint,
-    Postback,
     PostbackEvent,
     Reason,
 )
 
 logger = logging.getLogger(__name__)
-
-# A deferred row waits this long before its own batch: the other worker's batch takes about
-# that long to commit.
-RETRY_DEFERRED_SECONDS = 0.2
-# A batch that gives way to another transaction (a deadlock's victim, or an affiliate's FTD turn
-# out of order: ledger.OutOfTurn, after waiting for that turn) runs again at once, this many
-# times, before the task's own retry (with backoff) takes over. Locks are taken in one order
-# wherever the batch knows them in advance; its one-at-a-time steps cannot always.
-GIVE_WAY_RETRIES = 3
-DEADLOCK = "40P01"
-CHAINED = (ConversionType.INSTALL, ConversionType.REGISTRATION)
 
 
 def _ip(value: str | None) -> str:
@@ -131,7 +100,7 @@ class BatchLookups(Lookups):
             key
             for e in self.events
             if e.conversion_type != ConversionType.INSTALL
-            for key in crediting.player_keys(e, crediting.brand_of(e))
+            for key in decide.player_keys(e, decide.brand_of(e))
         }
         self.identities: dict[str, list[tuple[datetime, int, Conversion]]] = defaultdict(list)
         found = (
@@ -153,7 +122,7 @@ class BatchLookups(Lookups):
 
     def _claims(self) -> None:
         keys = {
-            crediting.claim_key_of(e, e.app, crediting.brand_of(e))[:255]
+            decide.claim_key_of(e, e.app, decide.brand_of(e))[:255]
             for e in self.events
             if e.postback.kind not in APPLE_KINDS
         }
@@ -183,9 +152,7 @@ class BatchLookups(Lookups):
         self.burst_from = self.lo - timedelta(minutes=window)
         self.burst_ips = {_ip(e.ip) for e in self.events if e.ip}
         self.burst_keys = {
-            keys[0]
-            for e in self.events
-            if (keys := crediting.player_keys(e, crediting.brand_of(e)))
+            keys[0] for e in self.events if (keys := decide.player_keys(e, decide.brand_of(e)))
         }
         # (type, "ip" or "player_key", value) -> the times of stored conversions
         self.burst_times: dict[tuple, list[datetime]] = defaultdict(list)
@@ -205,13 +172,13 @@ class BatchLookups(Lookups):
                 self.burst_times[kind, "player_key", key].append(at)
 
     def _orphans(self) -> None:
-        brands = {crediting.brand_of(e) for e in self.events}
+        brands = {decide.brand_of(e) for e in self.events}
         brands |= {c.campaign.brand_id for c in self.clicks.values()}
         self.orphan_keys = set()
         for e in self.events:
             if e.conversion_type in CHAINED:
                 for brand in brands:
-                    self.orphan_keys.update(crediting.player_keys(e, brand))
+                    self.orphan_keys.update(decide.player_keys(e, brand))
         self.orphans: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
         rows = Conversion.objects.filter(
             player_key__in=self.orphan_keys,
@@ -287,8 +254,8 @@ class BatchLookups(Lookups):
 
     def _reports(self) -> None:
         """Transactions the operator reported before this batch: a later report of one goes the
-        one-at-a-time way (``crediting.conversion_reported``)."""
-        wanted = {(e.source_id, e.txid) for e in self.events if crediting.is_later_report(e)}
+        one-at-a-time way (``single.conversion_reported``)."""
+        wanted = {(e.source_id, e.txid) for e in self.events if decide.is_later_report(e)}
         self.reported: set[tuple[int, str]] = set()
         self.pending_reports: set[tuple[int, str]] = set()
         if wanted:
@@ -304,7 +271,7 @@ class BatchLookups(Lookups):
 
     def reported_before(self, event: PostbackEvent) -> bool:
         key = (event.source_id, event.txid)
-        return crediting.is_later_report(event) and (
+        return decide.is_later_report(event) and (
             key in self.reported or key in self.pending_reports
         )
 
@@ -312,7 +279,7 @@ class BatchLookups(Lookups):
 
     def add(self, conversion: Conversion, event: PostbackEvent) -> None:
         self.pending.append(conversion)
-        if crediting.is_later_report(event):
+        if decide.is_later_report(event):
             self.pending_reports.add((event.source_id, event.txid))
         self.pending_claims.add(conversion.claim_key)
         # What the fraud counts look the batch's own conversions up by.
@@ -328,7 +295,7 @@ class BatchLookups(Lookups):
         sequence = len(self.pending)
         chains = conversion.type in CHAINED and conversion.affiliate_id
         if chains and conversion.status != Conversion.Status.REJECTED:
-            for key in crediting.identity_keys(conversion, event):
+            for key in decide.identity_keys(conversion, event):
                 self.pending_identities[key[:200]].append(
                     (conversion.occurred_at, sequence, conversion)
                 )
@@ -338,12 +305,12 @@ class BatchLookups(Lookups):
             )
 
     def has_orphans(self, conversion: Conversion, event: PostbackEvent) -> bool:
-        """Would ``crediting._adopt_orphans`` find organic events of this install's device?"""
-        keys = crediting.identity_keys(conversion, event)
+        """Would ``single._adopt_orphans`` find organic events of this install's device?"""
+        keys = decide.identity_keys(conversion, event)
         days = conversion.campaign.event_window_days if conversion.campaign else 180
         lo, hi = conversion.occurred_at, conversion.occurred_at + timedelta(days=days)
         if not set(keys) <= self.orphan_keys:
-            stored = crediting.orphans_of(conversion, keys).exists()
+            stored = decide.orphans_of(conversion, keys).exists()
             return stored or self._pending_orphan(keys, lo, hi, conversion.pk)
         return any(
             lo <= at <= hi and pk != conversion.pk for key in keys for at, pk in self.orphans[key]
@@ -456,228 +423,3 @@ class BatchLookups(Lookups):
             if since <= p.occurred_at <= moment and p.pk != conversion.pk
         )
         return min(stored + mine, cap)
-
-
-# --- writing ------------------------------------------------------------------------------------
-
-
-def _write(pending: list[tuple[Conversion, PostbackEvent]]) -> None:
-    """Insert what the batch decided, with everything that follows a new conversion."""
-    if not pending:
-        return
-    conversions = [c for c, _ in pending]
-    bulk.copy_insert(conversions)
-    bulk.copy_insert(
-        [
-            Identity(key=key, conversion=c, occurred_at=c.occurred_at)
-            for c, event in pending
-            if c.type in CHAINED
-            for key in dict.fromkeys(k[:200] for k in crediting.identity_keys(c, event))
-        ]
-    )
-    rollup.conversions_add(conversions)
-    ledger.accrue_new(conversions)
-    _outbound(conversions)
-
-
-def _outbound(conversions: list[Conversion]) -> None:
-    """``outbound.outbound_decided`` for new conversions: approved ones, where a URL exists."""
-    from .outbound import Event
-    from .tasks import dispatch_outbound
-
-    approved = [c for c in conversions if c.affiliate_id and c.status == Conversion.Status.APPROVED]
-    if not approved:
-        return
-    with_urls = set(
-        OutboundEndpoint.objects.filter(
-            affiliate_id__in={c.affiliate_id for c in approved}, is_active=True
-        ).values_list("affiliate_id", flat=True)
-    )
-    for conversion in approved:
-        if conversion.affiliate_id in with_urls:
-            pk = conversion.pk
-            transaction.on_commit(lambda pk=pk: dispatch_outbound.delay(pk, Event.APPROVED))
-
-
-# --- the batch --------------------------------------------------------------------------------
-
-
-def _events(rows: list[Postback]) -> tuple[list[PostbackEvent], list[int]]:
-    """Parse each row into its (unsaved) event; unreadable rows are marked failed."""
-    apps: dict[tuple[str, str], App | None] = {}
-
-    def app_for(identifier: str, platform: str) -> App | None:
-        if (identifier, platform) not in apps:
-            apps[identifier, platform] = processing._app_for(identifier, platform)
-        return apps[identifier, platform]
-
-    events, failed = [], []
-    for row in rows:
-        row.attempts += 1
-        try:
-            values = processing.event_values(row, app_for)
-        except processing.UNREADABLE as exc:
-            processing.row_failed(row, exc)
-            failed.append(row.pk)
-            continue
-        events.append(PostbackEvent(postback=row, source=row.source, **values))
-    return events, failed
-
-
-def _attribute(events: list[PostbackEvent]) -> None:
-    """Decide each event in order; plain ones in bulk, the rest one at a time."""
-    start = 0
-    while start < len(events):
-        rest = events[start:]
-        lookups = BatchLookups(rest)
-        # Conversion ids from the table's own sequence: the batch knows them before it writes.
-        ids = iter(bulk.reserve_ids(Conversion, len(rest)))
-        pending: list[tuple[Conversion, PostbackEvent]] = []
-        for event in rest:
-            start += 1
-            if event.postback.kind not in APPLE_KINDS and not lookups.reported_before(event):
-                conversion = crediting.build_conversion(event, lookups=lookups)
-                claim = conversion.claim_key
-                plain = claim not in lookups.held and claim not in lookups.pending_claims
-                if plain and conversion.type in CHAINED and conversion.affiliate_id:
-                    plain = not lookups.has_orphans(conversion, event)
-                if plain:
-                    conversion.pk = next(ids)
-                    lookups.add(conversion, event)
-                    pending.append((conversion, event))
-                    continue
-            # Not plain: write the batch so far, then the one-at-a-time path with the database
-            # as it now is; the rest of the batch is read afresh after it.
-            _write(pending)
-            crediting.conversion_for_event(event=event)
-            break
-        else:
-            _write(pending)
-
-
-def postbacks_attribute(postback_ids: list[int], *, top_up: int = 0) -> dict[str, int]:
-    """Attribute a batch of inbox rows in one transaction; returns how many ended in each status.
-
-    Rows another worker holds are skipped (that worker finishes them); rows already handled are
-    left alone, so a redelivered batch changes nothing. Idempotent like the one-at-a-time path.
-
-    With ``top_up`` (the worker's tasks), the batch is the oldest rows still waiting, up to that
-    many (or as many as the task names, if more), whichever rows the task names: postbacks are
-    decided in the order they arrived, so a deposit rarely comes before its registration (it
-    would stay organic until the registration takes it over, the slow way). Ingestion hands rows
-    over in small batches as they arrive, one larger batch costs the worker far less than many
-    small ones, and each task takes at least as many rows as it names, so every row is taken.
-    """
-    victims = 0
-    while True:
-        taken: list[int] = []
-        taking = _Taking()
-        try:
-            # Rollup rows are written last, just before the commit (see rollup.deferred).
-            with transaction.atomic(), rollup.deferred():
-                return _attribute_rows(sorted(set(postback_ids)), top_up, taken, taking)
-        except IntegrityError as exc:
-            logger.info("batch claim conflict, going one at a time: %s", exc)
-            return processing.postbacks_one_by_one(taken)
-        except OperationalError as exc:
-            victims += 1
-            out_of_turn = isinstance(exc, ledger.OutOfTurn)
-            deadlock = getattr(exc.__cause__, "sqlstate", None) == DEADLOCK
-            if not (out_of_turn or deadlock) or victims > GIVE_WAY_RETRIES:
-                raise
-            logger.info("batch gave way to another transaction, running it again: %s", exc)
-            if out_of_turn:
-                ledger.wait_turns(exc.affiliate_ids)
-        finally:
-            taking.release(quiet=True)
-
-
-class _Taking:
-    """Taking a batch's rows and their devices' and players' turns is one step among workers.
-
-    Otherwise a worker could take a deposit between another worker taking the older
-    registration of its player and taking that player's turn, and decide the deposit blind to
-    the registration. A session-level advisory lock, held for the milliseconds of that step (a
-    transaction-level one would last the whole batch), and so released by hand, also when the
-    batch fails.
-    """
-
-    KEY = (0x74616B65, 0)  # "take"
-
-    def __init__(self) -> None:
-        self.held = False
-
-    def acquire(self) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", self.KEY)
-        self.held = True
-
-    def release(self, *, quiet: bool = False) -> None:
-        if not self.held:
-            return
-        self.held = False
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", self.KEY)
-        except DatabaseError:
-            if not quiet:
-                raise
-            # The connection is gone, and the lock with its session; or it is not, and the
-            # next use of the connection fails the same way before it could take rows.
-            logger.warning("could not release the batch-taking lock", exc_info=True)
-
-
-def _retry_soon(postback_ids: list[int]) -> None:
-    from .tasks import process_postbacks
-
-    try:
-        process_postbacks.apply_async((postback_ids,), countdown=RETRY_DEFERRED_SECONDS)
-    except Exception:
-        logger.warning("deferred postbacks not queued; the sweep will take them", exc_info=True)
-
-
-def _lock_rows(postback_ids: list[int], top_up: int) -> list[Postback]:
-    waiting = (
-        Postback.objects.select_for_update(of=("self",), skip_locked=True)
-        .select_related("source", "source__app")
-        .filter(status=Postback.Status.RECEIVED)
-    )
-    if top_up:
-        oldest = waiting.order_by("received_at", "pk")[: max(top_up, len(postback_ids))]
-        return sorted(oldest, key=lambda row: row.pk)
-    return list(waiting.filter(pk__in=postback_ids).order_by("pk"))
-
-
-def _attribute_rows(
-    postback_ids: list[int], top_up: int, taken: list[int], taking: _Taking
-) -> dict[str, int]:
-    taking.acquire()
-    rows = _lock_rows(postback_ids, top_up)
-    taken.extend(row.pk for row in rows)
-    events, failed = _events(rows)
-    events, later = crediting.devices_try_lock(events)
-    taking.release()
-    if later:
-        # Their rows stay waiting; once the worker holding their devices has committed, a
-        # batch of their own takes them (or, failing that, any task's batch, or the sweep).
-        ids = [e.postback_id for e in later]
-        transaction.on_commit(lambda: _retry_soon(ids))
-    bulk.copy_insert(events)
-    for event in events:
-        if event.occurred_at is None:
-            # As crediting._decide does (and, like it, not stored): no time given means when
-            # it reached us.
-            event.occurred_at = event.postback.received_at
-    _attribute(events)
-    done = [e.postback_id for e in events]
-    Postback.objects.filter(pk__in=done).update(
-        status=Postback.Status.PROCESSED,
-        attempts=F("attempts") + 1,
-        processed_at=timezone.now(),
-    )
-    counts = {"skipped": len(set(postback_ids) - set(taken)), "deferred": len(later)}
-    if done:
-        counts[Postback.Status.PROCESSED] = len(done)
-    if failed:
-        counts[Postback.Status.FAILED] = len(failed)
-    return {k: v for k, v in counts.items() if v}

@@ -1,38 +1,30 @@
-"""Writes of the attribution domain. Clicks now; ingestion and attribution join later."""
+"""The click row: who clicked which link, from where, with which device ids; one INSERT a click."""
 
 import ipaddress
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from ulid import ULID
 
-from affiliates.services import audit_record
-
-from .models import (
+from attribution.clicks.destination import ClickContext, build_destination, platform_from_user_agent
+from attribution.clicks.targets import LinkTarget
+from attribution.models import (
     REFERRER_MAX,
     SUB_MAX,
     USER_AGENT_MAX,
     Click,
-    PostbackSource,
-    new_source_token,
 )
-from .redirect import ClickContext, build_destination, platform_from_user_agent
-from .selectors import LinkTarget
+from attribution.parsing.wire import clean_line
 
-# PostgreSQL text cannot hold NUL, and no control character is worth keeping in a sub id.
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
+
+
 _ZERO_UUID = "00000000-0000-0000-0000-000000000000"
-
-
-def clean_text(value: str, limit: int) -> str:
-    return _CONTROL_RE.sub("", value)[:limit]
 
 
 def device_id(value: str) -> str:
@@ -74,7 +66,7 @@ def click_record(
     One INSERT and nothing else: this runs on every click. Returns None when the campaign has no
     destination for anyone.
     """
-    user_agent = clean_text(meta.get("HTTP_USER_AGENT", ""), USER_AGENT_MAX)
+    user_agent = clean_line(meta.get("HTTP_USER_AGENT", ""), USER_AGENT_MAX)
     platform = platform_from_user_agent(user_agent)
     template = {"ios": link.ios_url, "android": link.android_url}.get(platform) or link.web_url
     if not template:
@@ -83,7 +75,7 @@ def click_record(
         return None
 
     subs = {
-        f"sub{i}": clean_text(params.get(f"sub{i}") or link.subs[i - 1], SUB_MAX)
+        f"sub{i}": clean_line(params.get(f"sub{i}") or link.subs[i - 1], SUB_MAX)
         for i in range(1, 6)
     }
     country = meta.get(settings.COUNTRY_HEADER, "")
@@ -97,7 +89,7 @@ def click_record(
         user_agent=user_agent,
         platform=platform,
         country=country.upper() if _COUNTRY_RE.match(country) else "",
-        referrer=clean_text(meta.get("HTTP_REFERER", ""), REFERRER_MAX),
+        referrer=clean_line(meta.get("HTTP_REFERER", ""), REFERRER_MAX),
         gaid=device_id(params.get("gaid", "")),
         idfa=device_id(params.get("idfa", "")).upper(),
         **subs,
@@ -134,18 +126,3 @@ def _insert_click(click: Click) -> None:
     values = [f.get_db_prep_save(getattr(click, f.attname), connection) for f in _CLICK_COLUMNS]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-
-
-def source_rotate_token(
-    *, source: PostbackSource, actor: object = None, grace: timedelta = timedelta(days=7)
-) -> PostbackSource:
-    """Give ``source`` a new token; the old one keeps working for ``grace``."""
-    old = source.token
-    source.previous_token = old
-    source.previous_token_valid_until = timezone.now() + grace
-    source.token = new_source_token()
-    source.save(update_fields=["token", "previous_token", "previous_token_valid_until"])
-    audit_record(
-        obj=source, field="token", old=old[:6] + "...", new=source.token[:6] + "...", actor=actor
-    )
-    return source

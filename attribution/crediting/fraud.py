@@ -4,9 +4,8 @@ it, with its reason code. The first rule that rejects wins; otherwise the first 
 from datetime import timedelta
 
 from affiliates.models import Campaign
-
-from .lookups import DATABASE, Lookups
-from .models import Conversion, ConversionType, FraudPolicy, PostbackEvent, Reason
+from attribution.crediting.lookups import DATABASE, Lookups
+from attribution.models import Conversion, ConversionType, FraudPolicy, PostbackEvent, Reason
 
 RULE_REASONS = {
     Reason.LOW_CTIT,

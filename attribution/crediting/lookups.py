@@ -1,7 +1,7 @@
 """What attribution reads: clicks, earlier installs and registrations, fraud policies and counts.
 
 ``Lookups`` asks the database, one question at a time; it is what a single postback (and a
-reattribution) uses. The batch worker (``attribution.batch``) answers the same questions for a
+reattribution) uses. The batch worker (``crediting.batch_lookups``) answers the same questions for a
 whole batch from a few prefetching queries plus what the batch itself has decided so far, and
 falls back to these methods for anything it did not prefetch. Both must give the same answers.
 """
@@ -11,8 +11,15 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 
 from affiliates.models import App, Campaign
-
-from .models import Click, Conversion, ConversionType, FraudPolicy, Identity, PostbackEvent, Reason
+from attribution.models import (
+    Click,
+    Conversion,
+    ConversionType,
+    FraudPolicy,
+    Identity,
+    PostbackEvent,
+    Reason,
+)
 
 # Device-id matching never looks back further than this, whatever a campaign says.
 MAX_LOOKBACK = timedelta(days=30)

@@ -1,0 +1,1 @@
+"""Stage 3, who earned it: rules that ask the database questions and decide. Never writes."""

@@ -1,0 +1,4 @@
+"""Pure parsing: a raw request in, a normalised event (or a SKAdNetwork postback) out.
+
+No database.
+"""

@@ -1,0 +1,1 @@
+"""Stage 4, the worker side: inbox rows to events to conversions, in one transaction."""

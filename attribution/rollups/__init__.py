@@ -1,0 +1,1 @@
+"""Stage 5, what dashboards read: counters kept per day and hour, and the reports over them."""

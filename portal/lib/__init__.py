@@ -1,0 +1,1 @@
+"""Framework-level helpers with no domain in them, importable from anywhere."""
