@@ -6,44 +6,16 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import RegexValidator, URLValidator
-from django.db.models import Model
+from django.core.validators import URLValidator
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
+from portal.api import CURRENCY, UpdateFieldsMixin, model_clean
+
 from .models import Affiliate, Campaign, TrackingLink
 from .permissions import active_affiliate, is_manager
-
-CURRENCY = RegexValidator(r"^[A-Z]{3}\Z", "An ISO 4217 code in capitals, e.g. EUR.")
-
-
-class ErrorSerializer(serializers.Serializer):
-    """An error that is not about one field: not signed in, not allowed, not found, too many."""
-
-    detail = serializers.CharField()
-
-
-class UpdateFieldsMixin:
-    # Save only the fields a request changed: a concurrent edit of another field survives.
-    # (A comment, not a docstring: the schema would show it as every serializer's description.)
-
-    def update(self, instance: Model, validated_data: dict[str, Any]) -> Model:
-        for name, value in validated_data.items():
-            setattr(instance, name, value)
-        if validated_data:
-            instance.save(update_fields=list(validated_data))
-        return instance
-
-
-def model_clean(instance: Model) -> None:
-    """The model's own ``clean()`` as a 400, for the rules DRF does not run by itself."""
-    try:
-        instance.clean()
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError(serializers.as_serializer_error(exc)) from exc
-
 
 # --- affiliates (managers) ----------------------------------------------------------------------
 

@@ -14,10 +14,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from affiliates.api import ID, IdFilter, InstantFilter
 from affiliates.models import Affiliate, Platform
 from affiliates.permissions import IsManagerOrActiveAffiliate, active_affiliate, is_manager, scoped
-from affiliates.serializers import ErrorSerializer
 from attribution.models import Channel, Click, Conversion, ConversionType
 from attribution.rollups import reports
 from attribution.serializers import (
@@ -30,6 +28,7 @@ from attribution.serializers import (
     StatsSerializer,
     period_data,
 )
+from portal.api import ID, ErrorSerializer, IdFilter, InstantFilter
 
 BAD_QUERY = OpenApiResponse(ErrorSerializer, description="A period or filter that cannot be used.")
 NO_AFFILIATE = OpenApiResponse(ErrorSerializer, description="No such affiliate (of yours).")

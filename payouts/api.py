@@ -11,8 +11,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from affiliates.api import ID, IdFilter
 from affiliates.permissions import IsManager, IsManagerOrActiveAffiliate, scoped
+from portal.api import ID, IdFilter
 
 from .models import CommissionPlan, CpaRule, Payout, PlanVersion, Tier
 from .serializers import CommissionPlanSerializer, PayoutSerializer, PlanVersionSerializer

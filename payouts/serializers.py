@@ -6,8 +6,8 @@ from typing import Any
 from django.urls import reverse
 from rest_framework import serializers
 
-from affiliates.serializers import CURRENCY, model_clean
 from attribution.models import Channel
+from portal.api import CURRENCY, model_clean
 
 from .models import CommissionPlan, CpaRule, Payout, PlanVersion, Tier
 

@@ -247,7 +247,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     # Also documents the error answers (400/401/403/404/415/429) each endpoint can give.
-    "DEFAULT_SCHEMA_CLASS": "affiliates.api.PortalAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.api.PortalAutoSchema",
     # Per process (the default cache): enough to slow password guessing at one web process;
     # a shared cache (CACHES) makes it exact across processes.
     "DEFAULT_THROTTLE_RATES": {"auth-token": "10/min"},
