@@ -13,7 +13,7 @@ from django.utils import timezone
 from affiliates.models import App
 from attribution.models import APPLE_KINDS, ConversionType, Postback, PostbackEvent, SourceKind
 from attribution.parsing import skadnetwork
-from attribution.parsing.adapters import NormalisedEvent, PostbackError, get_adapter
+from attribution.parsing.adapters import NormalisedEvent, PostbackError, SourceSettings, get_adapter
 from attribution.parsing.wire import Malformed, clean_text, payload_of
 
 logger = logging.getLogger(__name__)
@@ -81,8 +81,9 @@ def _mmp_event(
     payload = payload_of(
         method=row.method, query=row.query, body=row.body, content_type=row.content_type
     )
-    event: NormalisedEvent = get_adapter(row.kind).parse(payload)
     source = row.source
+    settings = SourceSettings(revenue_unit=source.revenue_unit) if source else SourceSettings()
+    event: NormalisedEvent = get_adapter(row.kind).parse(payload, settings)
     app = source.app if source and source.app_id else app_for(event.app_id, event.platform)
     sizes = _field_sizes()
     # Flat values (str, Decimal, datetime, bool): no need for dataclasses.asdict's deep copies.
