@@ -358,6 +358,7 @@ def test_adjust_event_from_the_reference_example() -> None:
         revenue=Decimal("50.00"),
         currency="EUR",
         installed_at=utc(2014, 7, 1, 11, 37, 14),
+        event_token="bkrfgq",
     )
 
 

@@ -134,4 +134,5 @@ class AdjustAdapter:
             installed_at=installed_at or (occurred_at if kind == "install" else None),
             ip=f.ip("ip_address", "ip"),
             is_retargeting=kind == "reattribution" or f.boolean("is_reattributed"),
+            event_token=token,
         )

@@ -94,6 +94,9 @@ class NormalisedEvent:
     status: str = ""
     ip: str = ""
     is_retargeting: bool = False
+    # A permanent id of the event type beside its editable name (Adjust's event token): the
+    # source's event mapping may key on either.
+    event_token: str = ""
 
     def __post_init__(self) -> None:
         # These guard the adapters' own code, so they are plain ValueErrors, not PostbackErrors:
