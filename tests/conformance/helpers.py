@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote, urlsplit
 
-from attribution import processing
 from attribution.models import Conversion, Postback, PostbackEvent, PostbackSource
+from attribution.processing import single
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
@@ -48,7 +48,7 @@ def processed(response) -> PostbackEvent:
     """Run the worker's step on the row the response names; the normalised event it made."""
     assert response.status_code == 200, response.content
     postback_id = response.json()["id"]
-    assert processing.postback_process(postback_id=postback_id) == "processed"
+    assert single.postback_process(postback_id=postback_id) == "processed"
     assert Postback.objects.get(pk=postback_id).status == Postback.Status.PROCESSED
     return PostbackEvent.objects.get(postback_id=postback_id)
 

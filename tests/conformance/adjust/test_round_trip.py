@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import pytest
 
-from attribution import senders
 from attribution.models import Click, Method
+from attribution.parsing import senders
 from tests.conformance.helpers import (
     ANDROID,
     conversion_of,

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from attribution import senders
 from attribution.models import Click, Method
+from attribution.parsing import senders
 from tests.conformance.helpers import (
     ANDROID,
     conversion_of,
