@@ -1,6 +1,7 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -20,7 +21,8 @@ from attribution.models import (
     SkanMapping,
 )
 from attribution.outbound import schedule
-from attribution.processing import amend
+from attribution.parsing import senders
+from attribution.processing import amend, trial
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -55,6 +57,18 @@ class ClickAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # COUNT(*) over millions of clicks on every page is not free
 
 
+class TryPostbackForm(forms.Form):
+    pasted = forms.CharField(
+        label="Postback URL, query string or JSON body",
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 100}),
+    )
+    body = forms.CharField(
+        label="POST body (optional, with a URL above)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 100}),
+    )
+
+
 @admin.register(PostbackSource)
 class PostbackSourceAdmin(admin.ModelAdmin):
     list_display = ("name", "kind", "app", "brand", "is_active", "endpoint", "created_at")
@@ -64,10 +78,62 @@ class PostbackSourceAdmin(admin.ModelAdmin):
     list_select_related = ("app", "brand")
     readonly_fields = ("token", "previous_token", "previous_token_valid_until", "endpoint")
     actions = ("rotate_token",)
+    change_form_template = "admin/attribution/postbacksource/change_form.html"
 
     @admin.display(description="Postback URL path")
     def endpoint(self, obj: PostbackSource) -> str:
         return obj.path if obj.pk else "-"
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/try/",
+                self.admin_site.admin_view(self.try_view),
+                name="attribution_postbacksource_try",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ):
+        source = self.get_object(request, object_id)
+        templates = []
+        if source is not None:
+            templates = senders.templates_for(source.kind, request.build_absolute_uri(source.path))
+        extra_context = {**(extra_context or {}), "setup_templates": templates}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def try_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Paste a postback, see how it would be read and credited; nothing is stored."""
+        source = self.get_object(request, str(pk))
+        if source is None or not self.has_view_permission(request, source):
+            raise Http404("no such postback source")
+        form = TryPostbackForm(request.POST or None)
+        result = None
+        if request.method == "POST" and form.is_valid():
+            result = trial.postback_try(
+                source=source, pasted=form.cleaned_data["pasted"], body=form.cleaned_data["body"]
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Try a postback: {source}",
+            "opts": self.model._meta,
+            "original": source,
+            "form": form,
+            "result": result,
+            "setup_templates": senders.templates_for(
+                source.kind, request.build_absolute_uri(source.path)
+            ),
+        }
+        status = result.http_status if result is not None else 200
+        return TemplateResponse(
+            request, "admin/attribution/postbacksource/try.html", context, status=status
+        )
 
     @admin.action(description="Rotate token (the old one keeps working for 7 days)")
     def rotate_token(self, request: HttpRequest, queryset: QuerySet[PostbackSource]) -> None:

@@ -41,7 +41,7 @@ def test_clicks_are_read_only_in_the_admin(manager_client, demo):
 
 def test_the_ingestion_health_page_shows_counts_and_errors(manager_client, demo):
     token = demo.sources[0]["token"]
-    manager_client.get(f"/postbacks/appsflyer/{token}/?clickid=x")  # malformed: rejected
+    manager_client.get(f"/postbacks/appsflyer/{token}/?platform=ios")  # no id: rejected
     page = manager_client.get(reverse("admin:attribution_postback_health"))
     assert page.status_code == 200
     assert b"appsflyer_id is missing" in page.content

@@ -17,6 +17,7 @@ from .postbacks import (
     Postback,
     PostbackEvent,
     PostbackSource,
+    RevenueUnit,
     SourceKind,
     new_source_token,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "PostbackEvent",
     "PostbackSource",
     "Reason",
+    "RevenueUnit",
     "SkanMapping",
     "SourceKind",
     "SubRollup",

@@ -27,6 +27,12 @@ class SourceKind(models.TextChoices):
 APPLE_KINDS = (SourceKind.SKADNETWORK, SourceKind.ADATTRIBUTIONKIT)
 
 
+class RevenueUnit(models.TextChoices):
+    DOCUMENTED = "", "As the sender documents each field"
+    UNITS = "units", "Whole currency units (4.99)"
+    CENTS = "cents", "Cents, minor units (499)"
+
+
 class ConversionType(models.TextChoices):
     INSTALL = "install"
     REGISTRATION = "registration"
@@ -78,6 +84,16 @@ class PostbackSource(models.Model):
         blank=True,
         help_text='Sender event name (any case) to conversion type, e.g. {"af_first_deposit": '
         '"ftd", "registration": "registration"}. Unmapped events are stored as "custom".',
+    )
+    revenue_unit = models.CharField(
+        max_length=8,
+        choices=RevenueUnit.choices,
+        default=RevenueUnit.DOCUMENTED,
+        blank=True,
+        help_text="How the revenue in this sender's postbacks is counted. Leave it as documented "
+        "unless the MMP's template puts another macro under the revenue parameter: Adjust "
+        "{revenue} is in cents and {revenue_float} in units; AppsFlyer event_revenue, Singular "
+        "{AMOUNT} and Branch revenue are in units; Kochava leaves it to the template.",
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

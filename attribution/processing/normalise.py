@@ -13,7 +13,7 @@ from django.utils import timezone
 from affiliates.models import App
 from attribution.models import APPLE_KINDS, ConversionType, Postback, PostbackEvent, SourceKind
 from attribution.parsing import skadnetwork
-from attribution.parsing.adapters import NormalisedEvent, PostbackError, get_adapter
+from attribution.parsing.adapters import NormalisedEvent, PostbackError, SourceSettings, get_adapter
 from attribution.parsing.wire import Malformed, clean_text, payload_of
 
 logger = logging.getLogger(__name__)
@@ -41,12 +41,16 @@ DEFAULT_EVENT_MAPPING = {
 }
 
 
-def conversion_type_for(*, kind: str, event_name: str, mapping: dict[str, str]) -> str:
-    """Our conversion type for a sender's event: the source's mapping, then the defaults."""
+def conversion_type_for(
+    *, kind: str, event_name: str, mapping: dict[str, str], event_token: str = ""
+) -> str:
+    """Our conversion type for a sender's event: the source's mapping (by the event's permanent
+    token where the sender has one, as Adjust does, then by name), then the defaults."""
     name = event_name.strip().lower()
     own = {str(k).strip().lower(): v for k, v in (mapping or {}).items()}
-    if name in own and own[name] in ConversionType.values:
-        return own[name]
+    for key in (event_token.strip().lower(), name):
+        if key and key in own and own[key] in ConversionType.values:
+            return own[key]
     if kind in (PostbackEvent.Kind.INSTALL, PostbackEvent.Kind.REATTRIBUTION):
         return ConversionType.INSTALL
     return DEFAULT_EVENT_MAPPING.get(name, ConversionType.CUSTOM)
@@ -81,14 +85,15 @@ def _mmp_event(
     payload = payload_of(
         method=row.method, query=row.query, body=row.body, content_type=row.content_type
     )
-    event: NormalisedEvent = get_adapter(row.kind).parse(payload)
     source = row.source
+    settings = SourceSettings(revenue_unit=source.revenue_unit) if source else SourceSettings()
+    event: NormalisedEvent = get_adapter(row.kind).parse(payload, settings)
     app = source.app if source and source.app_id else app_for(event.app_id, event.platform)
     sizes = _field_sizes()
     # Flat values (str, Decimal, datetime, bool): no need for dataclasses.asdict's deep copies.
     fields = {}
     for item in dataclasses.fields(event):
-        if item.name in ("source", "dedup_key", "app_id"):
+        if item.name in ("source", "dedup_key", "app_id", "event_token"):
             continue
         value = getattr(event, item.name)
         fields[item.name] = value[: sizes[item.name]] if isinstance(value, str) else value
@@ -101,6 +106,7 @@ def _mmp_event(
             kind=event.kind,
             event_name=event.event_name,
             mapping=source.event_mapping if source else {},
+            event_token=event.event_token,
         ),
     }
 

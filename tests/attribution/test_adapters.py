@@ -21,6 +21,7 @@ from attribution.parsing.adapters import (
     Adapter,
     NormalisedEvent,
     PostbackError,
+    SourceSettings,
     get_adapter,
 )
 from attribution.parsing.adapters.fields import (
@@ -293,12 +294,19 @@ def test_appsflyer_usd_revenue_when_only_event_revenue_usd_is_sent() -> None:
     assert (event.revenue, event.currency) == (Decimal("5.43"), "USD")
 
 
-def test_appsflyer_missing_appsflyer_id_names_the_field() -> None:
+def test_appsflyer_without_appsflyer_id_is_keyed_by_the_click_id() -> None:
     payload = query(AF_INSTALL_URL)
     del payload["appsflyer_id"]
 
-    with pytest.raises(PostbackError, match=r"^appsflyer_id is missing$"):
-        parse("appsflyer", payload)
+    event = parse("appsflyer", payload)
+
+    assert event.dedup_key == f"af:clickid:{CLICK}:install:2023-11-01T04:05:07Z"
+    assert event.mmp_device_id == ""
+
+
+def test_appsflyer_without_any_id_names_what_to_send() -> None:
+    with pytest.raises(PostbackError, match=r"^appsflyer_id is missing \(send appsflyer_id, "):
+        parse("appsflyer", {"install_unix_ts": "1698811507"})
 
 
 def test_appsflyer_malformed_event_time_names_the_field_and_value() -> None:
@@ -308,14 +316,19 @@ def test_appsflyer_malformed_event_time_names_the_field_and_value() -> None:
         parse("appsflyer", payload)
 
 
-def test_appsflyer_install_without_any_time_is_an_error() -> None:
-    with pytest.raises(PostbackError, match=r"^install_unix_ts is missing$"):
-        parse("appsflyer", {"appsflyer_id": AF_ID})
+def test_appsflyer_install_without_any_time_is_keyed_by_its_device() -> None:
+    event = parse("appsflyer", {"appsflyer_id": AF_ID})
+
+    assert (event.occurred_at, event.dedup_key) == (None, f"af:{AF_ID}:install:")
 
 
-def test_appsflyer_event_without_event_time_is_an_error() -> None:
-    with pytest.raises(PostbackError, match=r"^event_time is missing$"):
-        parse("appsflyer", {"appsflyer_id": AF_ID, "event_name": "af_purchase"})
+def test_appsflyer_event_without_event_time_is_keyed_by_its_content() -> None:
+    first = parse("appsflyer", {"appsflyer_id": AF_ID, "event_name": "af_purchase"})
+    again = parse("appsflyer", {"event_name": "af_purchase", "appsflyer_id": AF_ID})
+    other = parse("appsflyer", {"appsflyer_id": AF_ID, "event_name": "af_login"})
+
+    assert first.occurred_at is None
+    assert first.dedup_key == again.dedup_key != other.dedup_key
 
 
 # --- Adjust ------------------------------------------------------------------------------------
@@ -345,6 +358,7 @@ def test_adjust_event_from_the_reference_example() -> None:
         revenue=Decimal("50.00"),
         currency="EUR",
         installed_at=utc(2014, 7, 1, 11, 37, 14),
+        event_token="bkrfgq",
     )
 
 
@@ -434,21 +448,26 @@ def test_adjust_session_and_uninstall_are_events_named_after_the_activity(activi
     assert (event.kind, event.event_name) == ("event", activity.lower())
 
 
-def test_adjust_revenue_placeholder_is_a_decimal_amount_not_cents() -> None:
+def test_adjust_revenue_placeholder_is_in_cents() -> None:
+    # help.adjust.com/en/article/ad-revenue-callbacks: {revenue} "(in cents)" 345,
+    # {revenue_float} "(in whole currency units)" 3.99.
     payload = query(ADJUST_EVENT_URL)
     del payload["revenue_float"]
-    payload["revenue"] = "50"
+    payload["revenue"] = "499"
 
-    assert parse("adjust", payload).revenue == Decimal("50")
+    assert parse("adjust", payload).revenue == Decimal("4.99")
+    units = SourceSettings(revenue_unit="units")
+    assert get_adapter("adjust").parse(payload, units).revenue == Decimal("499")
 
 
-def test_adjust_missing_adid_and_created_at_are_named() -> None:
+def test_adjust_without_adid_is_keyed_by_the_click_id_and_without_any_id_refused() -> None:
     payload = query(ADJUST_EVENT_URL)
-    with pytest.raises(PostbackError, match=r"^adid is missing$"):
-        parse("adjust", payload | {"adid": "{adid}"})
-    del payload["created_at"]
-    with pytest.raises(PostbackError, match=r"^created_at is missing$"):
-        parse("adjust", payload)
+
+    event = parse("adjust", payload | {"adid": "{adid}"})
+
+    assert event.dedup_key == f"adjust:click_id:{CLICK}:event:2014-07-01T11:37:45Z:bkrfgq"
+    with pytest.raises(PostbackError, match=r"^adid is missing \(send adid, "):
+        parse("adjust", {"activity_kind": "install", "created_at": "1404214665"})
 
 
 # --- Branch ------------------------------------------------------------------------------------
@@ -583,7 +602,7 @@ def test_branch_flat_get_template_with_unfilled_freemarker() -> None:
 
 
 def test_branch_missing_id_and_non_object_user_data_are_errors() -> None:
-    with pytest.raises(PostbackError, match=r"^id is missing$"):
+    with pytest.raises(PostbackError, match=r"^id is missing \(send id, or user_data"):
         parse("branch", {"name": "INSTALL"})
     with pytest.raises(PostbackError, match=r"^name is missing$"):
         parse("branch", {"id": "1"})
@@ -656,11 +675,12 @@ def test_singular_missing_event_name_is_an_install() -> None:
     assert event.dedup_key == "singular:device:device_id:d:install:2023-11-01T04:05:07Z"
 
 
-def test_singular_without_any_device_id_or_time_is_an_error() -> None:
+def test_singular_without_any_device_id_is_an_error_and_without_time_keyed_by_content() -> None:
     with pytest.raises(PostbackError, match=r"^device_id is missing"):
         parse("singular", {"evtname": "deposit", "utc": "1698811507"})
-    with pytest.raises(PostbackError, match=r"^utc is missing"):
-        parse("singular", {"evtname": "deposit", "idfa": IDFA})
+    event = parse("singular", {"evtname": "deposit", "idfa": IDFA})
+    assert event.occurred_at is None
+    assert event.dedup_key.startswith("singular:content:")
 
 
 # --- Kochava -----------------------------------------------------------------------------------

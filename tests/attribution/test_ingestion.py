@@ -215,7 +215,8 @@ def test_an_unknown_source_is_404(client):
 
 def test_a_malformed_postback_is_400_and_stored_rejected_with_the_reason(client):
     source = PostbackSourceFactory(kind="appsflyer")
-    response = client.get(url(source) + "?clickid=abc&platform=ios")
+    # No id of any kind (AppsFlyer id, click id, device id): nothing to attribute it by.
+    response = client.get(url(source) + "?platform=ios&country_code=DE")
     assert response.status_code == 400
     body = response.json()
     assert body["status"] == "rejected"
@@ -223,7 +224,7 @@ def test_a_malformed_postback_is_400_and_stored_rejected_with_the_reason(client)
     row = Postback.objects.get(pk=body["id"])
     assert row.status == Postback.Status.REJECTED
     assert row.reason == body["error"]
-    assert row.query == "clickid=abc&platform=ios"
+    assert row.query == "platform=ios&country_code=DE"
 
 
 def test_a_retried_malformed_postback_is_stored_once(client):

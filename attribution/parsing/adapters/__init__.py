@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .adjust import AdjustAdapter
 from .appsflyer import AppsFlyerAdapter
-from .base import Adapter, NormalisedEvent, Payload, PostbackError
+from .base import DEFAULT_SETTINGS, Adapter, NormalisedEvent, Payload, PostbackError, SourceSettings
 from .branch import BranchAdapter
 from .kochava import KochavaAdapter
 from .s2s import S2SAdapter
@@ -17,10 +17,12 @@ from .singular import SingularAdapter
 
 __all__ = [
     "ADAPTERS",
+    "DEFAULT_SETTINGS",
     "Adapter",
     "NormalisedEvent",
     "Payload",
     "PostbackError",
+    "SourceSettings",
     "get_adapter",
 ]
 

@@ -3,18 +3,22 @@
 Our own values (the click id) are filled at click time; Adjust fills its placeholders at callback
 time and drops the ones it has no data for. Accepted names, first present wins:
 
-- ``adid`` — required (Adjust device id)
+- ``adid`` (Adjust device id) — optional; without it the first of ``click_id``, ``gps_adid``,
+  ``idfa``, ``idfv``, ``android_id`` names the device in the dedup key (one of them is required)
 - ``activity_kind`` — install, reinstall → kind "install"; event → "event"; reattribution,
   reattribution_reinstall → "reattribution"; rejected_install, rejected_reattribution → "rejected"
   (``blocked_reason`` = ``rejection_reason``, else the activity kind); session, uninstall and any
   other activity → kind "event" named after the activity. When the template leaves
   ``activity_kind`` out, a postback with an event token or name is an event, otherwise an install.
-- ``created_at`` — required (Unix s); for installs ``installed_at`` stands in when it is missing
+- ``created_at`` (``{created_at}``, Unix s), ``created_at_milli`` (``{created_at_milli}``, Unix ms);
+  for installs ``installed_at`` stands in when it is missing. Without any time the worker takes
+  the time the callback arrived, and an event is keyed by a hash of its whole content.
 - ``event``, ``event_token`` (event token); ``event_name`` — the event name, else the token
-- ``revenue_float``, then ``revenue``, with ``currency``; else ``reporting_revenue`` with
-  ``reporting_currency``; else ``revenue_usd`` in USD. ``{revenue}`` is read as an amount in
-  currency units like ``{revenue_float}``, not in cents: partners are told to use ``revenue_float``,
-  and a template that sends ``revenue`` gets what it sent.
+- ``revenue_float`` (``{revenue_float}``, whole currency units), then ``revenue`` (``{revenue}``,
+  which Adjust documents in **cents**: 345 is 3.45), with ``currency``; else
+  ``reporting_revenue`` with ``reporting_currency``; else ``revenue_usd`` in USD, else
+  ``revenue_usd_cents`` (cents) in USD. A source whose template put another macro under these
+  names says so in its revenue unit setting.
 - ``click_id``, ``clickid`` — our click id
 - ``gps_adid``, ``gaid`` (GAID); ``idfa``; ``idfv``; ``app_id``; ``os_name``, ``platform``;
   ``country``; ``ip_address``, ``ip``
@@ -24,13 +28,14 @@ time and drops the ones it has no data for. Accepted names, first present wins:
 Ignored here (kept in the raw row): ``tracker``, ``link_token``, ``tracker_name``, ``network_name``,
 ``campaign_name``, ``app_name``, ``android_id``, ``conversion_duration``, ``label``, ….
 
-Dedup key: ``adjust:<adid>:<activity_kind>:<created_at>:<event token>``.
+Dedup key: ``adjust:<adid>:<activity_kind>:<created_at>:<event token>``; without ``adid``,
+``adjust:<id kind>:<id>:<activity_kind>:<created_at>:<event token>``.
 """
 
 from __future__ import annotations
 
-from .base import NormalisedEvent, Payload, PostbackError
-from .fields import Fields, dedup_key, infer_platform
+from .base import DEFAULT_SETTINGS, NormalisedEvent, Payload, PostbackError, SourceSettings
+from .fields import Fields, dedup_key, first_filled, infer_platform
 
 _INSTALLS = frozenset({"install", "reinstall"})
 _REATTRIBUTIONS = frozenset({"reattribution", "reattribution_reinstall"})
@@ -41,10 +46,12 @@ class AdjustAdapter:
 
     source = "adjust"
 
-    def parse(self, payload: Payload) -> NormalisedEvent:
+    def parse(
+        self, payload: Payload, settings: SourceSettings = DEFAULT_SETTINGS
+    ) -> NormalisedEvent:
         """Normalise one Adjust callback."""
         f = Fields.of(payload)
-        adid = f.require("adid")
+        adid = f.text("adid")
         token = f.text("event", "event_token")
         named = f.name("event_name")
         activity = f.name("activity_kind") or ("event" if token or named else "install")
@@ -65,30 +72,51 @@ class AdjustAdapter:
             kind, event_name = "event", activity
 
         installed_at = f.time("installed_at")
-        occurred_at = f.time("created_at")
+        occurred_at = f.time("created_at", "created_at_milli")
         if occurred_at is None and kind == "install":
             occurred_at = installed_at
-        if occurred_at is None:
-            raise PostbackError("created_at is missing")
 
-        revenue = f.decimal("revenue_float", "revenue")
+        revenue = f.amount(("revenue_float",), ("revenue",), settings)
         currency = f.currency("currency")
         if revenue is None and (revenue := f.decimal("reporting_revenue")) is not None:
             currency = f.currency("reporting_currency")
-        if revenue is None and (revenue := f.decimal("revenue_usd")) is not None:
+        if (
+            revenue is None
+            and (revenue := f.amount(("revenue_usd",), ("revenue_usd_cents",), settings))
+            is not None
+        ):
             currency = "USD"
 
         gaid = f.gaid("gps_adid", "gaid")
         idfa = f.idfa("idfa")
         idfv = f.idfa("idfv")
+        click_id = f.text("click_id", "clickid")
         app_id = f.text("app_id")
+        # adid alone keeps the keys of rows stored before it became optional.
+        device = (
+            (adid,)
+            if adid
+            else first_filled(
+                ("click_id", click_id),
+                ("gps_adid", gaid),
+                ("idfa", idfa),
+                ("idfv", idfv),
+                ("android_id", f.text("android_id")),
+            )
+        )
+        if device is None:
+            raise PostbackError("adid is missing (send adid, click_id, gps_adid or idfa)")
+        if occurred_at is None and kind == "event":
+            key = f.digest("adjust")
+        else:
+            key = dedup_key("adjust", *device, activity, occurred_at, token)
         return NormalisedEvent(
             source=self.source,
             kind=kind,
             event_name=event_name,
-            dedup_key=dedup_key("adjust", adid, activity, occurred_at, token),
+            dedup_key=key,
             occurred_at=occurred_at,
-            click_id=f.text("click_id", "clickid"),
+            click_id=click_id,
             mmp_device_id=adid,
             gaid=gaid,
             idfa=idfa,
@@ -106,4 +134,5 @@ class AdjustAdapter:
             installed_at=installed_at or (occurred_at if kind == "install" else None),
             ip=f.ip("ip_address", "ip"),
             is_retargeting=kind == "reattribution" or f.boolean("is_reattributed"),
+            event_token=token,
         )

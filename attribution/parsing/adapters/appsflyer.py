@@ -3,19 +3,23 @@
 Accepted names, first present wins (legacy hyphenated template names after the current ones;
 every name also matches case-insensitively, so ``event_revenue_USD`` is ``event_revenue_usd``):
 
-- ``appsflyer_id``, ``appsflyer-device-id``, ``appsflyer_device_id`` — required
+- ``appsflyer_id``, ``appsflyer-device-id``, ``appsflyer_device_id`` — optional: an ad network
+  picks the macros it receives, and AppsFlyer's own base postback spec sends none of these
 - ``event_name``, ``event-name`` — absent, ``install`` or ``af_install`` means an install;
   ``reinstall`` an install named "reinstall"; ``re-engagement``/``re-attribution`` a reattribution
-- ``install_unix_ts``, ``install-unix-ts``, ``install_time``, ``install-time`` — required for
-  installs (``event_time`` is the fallback, as Push API rows carry both)
-- ``event_time``, ``event-time`` — required for in-app events
+- ``install_unix_ts``, ``install-unix-ts`` (Unix s), ``install_time``, ``install-time``
+  (``yyyy-mm-dd hh:mm:ss.sss`` UTC) for installs (``event_time`` is the fallback, as Push API rows
+  carry both); a template may send no time at all: the worker then takes the time it arrived
+- ``event_time``, ``event-time`` for in-app events (same rule)
 - ``conversion_type`` (install / re-engagement / re-attribution / reinstall), ``campaign_type``
   (``retargeting``), ``is_retargeting``, ``is-retargeting`` (lenient boolean): a retargeting
   install is a reattribution; a retargeting in-app event stays an event with ``is_retargeting``
-- ``blocked_reason``, ``blocked-reason`` + ``blocked_reason_value``, ``blocked-reason-value``
-  (joined as ``reason:value``): kind "rejected", recorded and never paid
+- ``blocked_reason``, ``blocked-reason``, ``rejected_reason``, ``reject_reason`` +
+  ``blocked_reason_value``, ``blocked-reason-value``, ``rejected_reason_value``,
+  ``reject_reason_value`` (joined as ``reason:value``): kind "rejected", recorded, never paid
 - ``clickid``, ``click_id``, ``click-id`` — our click id, echoed from the attribution link
-- ``advertising_id``, ``advertiserId`` (GAID); ``idfa``; ``idfv``
+- ``advertising_id``, ``advertiserId``, ``gaid`` (GAID); ``idfa``; ``idfv``; ``oaid``,
+  ``android_id`` (only as device ids for the dedup key)
 - ``app_id``, ``app-id``, then ``bundle_id``; ``platform``; ``country_code``, ``country-code``,
   ``country``
 - ``event_revenue``, ``monetary``, ``revenue`` with ``event_revenue_currency``, ``currency``; else
@@ -30,13 +34,18 @@ Push API extras (``media_source``, ``af_prt``, ``event_source``, ``device_model`
 …) are accepted and ignored here; the raw row keeps them.
 
 Dedup key: ``af:<appsflyer_id>:<event_name>:<time>`` with the install time for installs,
-reattributions and blocked installs, the event time for in-app events.
+reattributions and blocked installs, the event time for in-app events. Without an AppsFlyer id,
+the first id the postback carries stands in: ``af:<clickid|idfa|advertising_id|idfv|oaid|
+android_id>:<id>:<event_name>:<time>``. Without a time, an install is keyed by its id alone (one
+install per click or device) and an in-app event by a hash of its whole content, which an exact
+retry repeats and a second event does not. A postback with no id at all cannot be attributed and
+is refused.
 """
 
 from __future__ import annotations
 
-from .base import NormalisedEvent, Payload, PostbackError
-from .fields import Fields, dedup_key, infer_platform
+from .base import DEFAULT_SETTINGS, NormalisedEvent, Payload, PostbackError, SourceSettings
+from .fields import Fields, dedup_key, first_filled, infer_platform
 
 _INSTALL_NAMES = frozenset({"install", "af_install"})
 _REENGAGEMENT_NAMES = frozenset(
@@ -49,10 +58,12 @@ class AppsFlyerAdapter:
 
     source = "appsflyer"
 
-    def parse(self, payload: Payload) -> NormalisedEvent:
+    def parse(
+        self, payload: Payload, settings: SourceSettings = DEFAULT_SETTINGS
+    ) -> NormalisedEvent:
         """Normalise one AppsFlyer postback or Push API row."""
         f = Fields.of(payload)
-        appsflyer_id = f.require("appsflyer_id", "appsflyer-device-id", "appsflyer_device_id")
+        appsflyer_id = f.text("appsflyer_id", "appsflyer-device-id", "appsflyer_device_id")
         event_name = f.name("event_name", "event-name")
         conversion_type = f.name("conversion_type")
         is_retargeting = (
@@ -76,21 +87,24 @@ class AppsFlyerAdapter:
                 reinstall = "reinstall" in (event_name, conversion_type)
                 event_name = "reinstall" if reinstall else "install"
             occurred_at = install_time or event_time
-            if occurred_at is None:
-                raise PostbackError("install_unix_ts is missing")
         else:
             kind = "event"
             occurred_at = event_time
-            if occurred_at is None:
-                raise PostbackError("event_time is missing")
 
-        blocked_reason = f.text("blocked_reason", "blocked-reason")
+        blocked_reason = f.text(
+            "blocked_reason", "blocked-reason", "rejected_reason", "reject_reason"
+        )
         if blocked_reason:
             kind = "rejected"
-            detail = f.text("blocked_reason_value", "blocked-reason-value")
+            detail = f.text(
+                "blocked_reason_value",
+                "blocked-reason-value",
+                "rejected_reason_value",
+                "reject_reason_value",
+            )
             blocked_reason = f"{blocked_reason}:{detail}" if detail else blocked_reason
 
-        revenue = f.decimal("event_revenue", "monetary", "revenue")
+        revenue = f.amount(("event_revenue", "monetary", "revenue"), (), settings)
         currency = f.currency("event_revenue_currency", "currency")
         if revenue is None and (revenue := f.decimal("event_revenue_usd")) is not None:
             currency = "USD"
@@ -98,17 +112,37 @@ class AppsFlyerAdapter:
         if revenue is None and (revenue := event_value.decimal("af_revenue")) is not None:
             currency = event_value.currency("af_currency") or currency
 
-        gaid = f.gaid("advertising_id", "advertiserId")
+        gaid = f.gaid("advertising_id", "advertiserId", "gaid")
         idfa = f.idfa("idfa")
         idfv = f.idfa("idfv")
+        click_id = f.text("clickid", "click_id", "click-id")
         app_id = f.text("app_id", "app-id", "bundle_id")
+        # The AppsFlyer id alone keeps the keys of rows stored before it became optional.
+        device = ("appsflyer_id", appsflyer_id) if appsflyer_id else None
+        device = device or first_filled(
+            ("clickid", click_id),
+            ("idfa", idfa),
+            ("advertising_id", gaid),
+            ("idfv", idfv),
+            ("oaid", f.text("oaid")),
+            ("android_id", f.text("android_id", "android-id")),
+        )
+        if device is None:
+            raise PostbackError(
+                "appsflyer_id is missing (send appsflyer_id, clickid, idfa or advertising_id)"
+            )
+        ids = device[1:] if appsflyer_id else device
+        if occurred_at is None and kind == "event":
+            key = f.digest("af")
+        else:
+            key = dedup_key("af", *ids, event_name, occurred_at)
         return NormalisedEvent(
             source=self.source,
             kind=kind,
             event_name=event_name,
-            dedup_key=dedup_key("af", appsflyer_id, event_name, occurred_at),
+            dedup_key=key,
             occurred_at=occurred_at,
-            click_id=f.text("clickid", "click_id", "click-id"),
+            click_id=click_id,
             mmp_device_id=appsflyer_id,
             gaid=gaid,
             idfa=idfa,

@@ -15,12 +15,14 @@ from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "DEFAULT_SETTINGS",
     "KINDS",
     "SOURCES",
     "Adapter",
     "NormalisedEvent",
     "Payload",
     "PostbackError",
+    "SourceSettings",
 ]
 
 SOURCES = ("appsflyer", "adjust", "branch", "singular", "kochava", "s2s")
@@ -35,6 +37,29 @@ class PostbackError(ValueError):
     The message names the problem for the sender: it becomes the 400's body and the inbox row's
     reason.
     """
+
+
+REVENUE_UNITS = ("", "units", "cents")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """What a postback source's configuration says about its sender's template.
+
+    ``revenue_unit``: "" reads each revenue field in the unit its sender documents (Adjust
+    ``{revenue}`` in cents, ``{revenue_float}`` in units); "units" or "cents" overrides that for a
+    template that put another macro under the name (Kochava and Singular leave the names to the
+    partner's template).
+    """
+
+    revenue_unit: str = ""
+
+    def __post_init__(self) -> None:
+        if self.revenue_unit not in REVENUE_UNITS:
+            raise ValueError(f"unknown revenue unit {self.revenue_unit!r}")
+
+
+DEFAULT_SETTINGS = SourceSettings()
 
 
 @dataclass(frozen=True)
@@ -69,6 +94,9 @@ class NormalisedEvent:
     status: str = ""
     ip: str = ""
     is_retargeting: bool = False
+    # A permanent id of the event type beside its editable name (Adjust's event token): the
+    # source's event mapping may key on either.
+    event_token: str = ""
 
     def __post_init__(self) -> None:
         # These guard the adapters' own code, so they are plain ValueErrors, not PostbackErrors:
@@ -91,6 +119,8 @@ class Adapter(Protocol):
 
     source: str
 
-    def parse(self, payload: Payload) -> NormalisedEvent:
+    def parse(
+        self, payload: Payload, settings: SourceSettings = DEFAULT_SETTINGS
+    ) -> NormalisedEvent:
         """Return the normalised event, or raise :class:`PostbackError`."""
         ...

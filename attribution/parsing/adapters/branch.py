@@ -3,7 +3,9 @@
 Nested objects may be real JSON objects or JSON text in a form field; Branch leaves empty objects
 out, so every one of them is optional. Accepted names:
 
-- ``id`` — required, Branch's event id (a numeric string; any token is accepted): the dedup key
+- ``id`` — Branch's event id (a numeric string; any token is accepted): the dedup key. Branch's
+  own sample webhook body carries none, so without it the first of ``developer_identity``,
+  ``idfa``, ``aaid``, ``idfv``, the click id names the device and ``timestamp`` the moment
 - ``name`` — required, case-insensitive: INSTALL / REINSTALL → kind "install" (named "install" /
   "reinstall"), anything else (OPEN, PURCHASE, custom) → kind "event" with the lower-cased name
 - ``timestamp`` — event time in ms (seconds are recognised too)
@@ -18,13 +20,15 @@ out, so every one of them is optional. Accepted names:
   ``idfv``, ``developer_identity``, ``os``/``platform``, ``geo_country_code``/``country``, ``ip``,
   ``transaction_id``, ``revenue``, ``currency``, ``app_id``
 
-Dedup key: ``branch:<id>``.
+Dedup key: ``branch:<id>``; without an id
+``branch:<id kind>:<device id>:<event name>:<timestamp>``, or a hash of the whole body when there
+is no timestamp either.
 """
 
 from __future__ import annotations
 
-from .base import NormalisedEvent, Payload
-from .fields import Fields, dedup_key, infer_platform
+from .base import DEFAULT_SETTINGS, NormalisedEvent, Payload, PostbackError, SourceSettings
+from .fields import Fields, dedup_key, first_filled, infer_platform
 
 _INSTALLS = frozenset({"install", "reinstall"})
 
@@ -34,10 +38,12 @@ class BranchAdapter:
 
     source = "branch"
 
-    def parse(self, payload: Payload) -> NormalisedEvent:
+    def parse(
+        self, payload: Payload, settings: SourceSettings = DEFAULT_SETTINGS
+    ) -> NormalisedEvent:
         """Normalise one Branch webhook."""
         f = Fields.of(payload)
-        event_id = f.require("id")
+        event_id = f.text("id")
         name = f.require("name").lower()
         user = f.section("user_data")
         touch = f.section("last_attributed_touch_data")
@@ -46,10 +52,10 @@ class BranchAdapter:
         kind = "install" if name in _INSTALLS else "event"
         occurred_at = f.time("timestamp")
 
-        revenue = data.decimal("revenue")
+        revenue = data.amount(("revenue",), (), settings)
         currency = data.currency("currency")
         if revenue is None:
-            revenue = f.decimal("revenue")
+            revenue = f.amount(("revenue",), (), settings)
             currency = currency or f.currency("currency")
         if revenue is None and (revenue := data.decimal("revenue_in_usd")) is not None:
             currency = "USD"
@@ -59,17 +65,36 @@ class BranchAdapter:
         idfv = user.idfa("idfv") or f.idfa("idfv")
         app_id = f.text("app_id")
         platform = user.platform("os", "platform") or f.platform("os", "platform")
+        click_id = touch.text("click_id", "~click_id") or f.text("click_id")
+        device_id = user.text("developer_identity", "randomized_device_token") or f.text(
+            "developer_identity"
+        )
+        if event_id:
+            key = dedup_key("branch", event_id)
+        else:
+            device = first_filled(
+                ("developer_identity", device_id),
+                ("idfa", idfa),
+                ("aaid", gaid),
+                ("idfv", idfv),
+                ("click_id", click_id),
+            )
+            if device is None:
+                raise PostbackError(
+                    "id is missing (send id, or user_data with developer_identity, idfa or aaid)"
+                )
+            if occurred_at is None:
+                key = f.digest("branch")
+            else:
+                key = dedup_key("branch", *device, name, occurred_at)
         return NormalisedEvent(
             source=self.source,
             kind=kind,
             event_name=name,
-            dedup_key=dedup_key("branch", event_id),
+            dedup_key=key,
             occurred_at=occurred_at,
-            click_id=touch.text("click_id", "~click_id") or f.text("click_id"),
-            mmp_device_id=(
-                user.text("developer_identity", "randomized_device_token")
-                or f.text("developer_identity")
-            ),
+            click_id=click_id,
+            mmp_device_id=device_id,
             gaid=gaid,
             idfa=idfa,
             idfv=idfv,

@@ -15,6 +15,7 @@ The rules (from the senders' documentation and real traffic):
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import math
@@ -26,10 +27,12 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import unquote
 
-from .base import PostbackError
+from .base import PostbackError, SourceSettings
 
 __all__ = [
     "Fields",
+    "SourceSettings",
+    "content_key",
     "dedup_key",
     "first_filled",
     "infer_platform",
@@ -268,6 +271,19 @@ def dedup_key(prefix: str, *parts: str | datetime | None) -> str:
     return ":".join(out)
 
 
+def content_key(prefix: str, payload: Mapping[str, Any]) -> str:
+    """A dedup key for a postback that carries no natural key: a hash of everything it says.
+
+    A sender's retry repeats its request exactly, so it hashes the same; a postback that differs
+    in any value (another event of the same device, a later time) does not. Key order and a
+    QueryDict's lists do not matter.
+    """
+    getlist = getattr(payload, "getlist", None)
+    items = {str(k): getlist(k) if callable(getlist) else payload[k] for k in payload}
+    text = json.dumps(items, sort_keys=True, default=str, ensure_ascii=False)
+    return f"{prefix}:content:{hashlib.sha256(text.encode()).hexdigest()[:40]}"
+
+
 def first_filled(*pairs: tuple[str, str]) -> tuple[str, str] | None:
     """The first (name, value) pair whose value is not empty: a fallback chain of device ids."""
     return next((pair for pair in pairs if pair[1]), None)
@@ -405,6 +421,28 @@ class Fields:
             return str(ipaddress.ip_address(value)) if value else ""
         except ValueError:
             return ""
+
+    def digest(self, prefix: str) -> str:
+        """See :func:`content_key`."""
+        return content_key(prefix, self._payload)
+
+    def amount(
+        self, units: tuple[str, ...], cents: tuple[str, ...], settings: SourceSettings
+    ) -> Decimal | None:
+        """Revenue from the first present of ``units`` (whole currency units, 4.99) or ``cents``
+        (minor units, 499), read as the sender documents them unless the source's setting says
+        otherwise (a partner template can put any macro under any name)."""
+        found = self.first(*units, *cents)
+        if found is None:
+            return None
+        label, value = found
+        amount = parse_decimal(label, value)
+        in_cents = label.rsplit(".", 1)[-1].lower() in {c.lower() for c in cents}
+        if settings.revenue_unit == "cents":
+            in_cents = True
+        elif settings.revenue_unit == "units":
+            in_cents = False
+        return amount / 100 if in_cents else amount
 
     def section(self, name: str) -> Fields:
         """A nested object (JSON, or a JSON string in a form field); absent is an empty object."""

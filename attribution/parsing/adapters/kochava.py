@@ -20,14 +20,16 @@ These names are accepted, first present wins:
 
 Dedup key: ``kochava:event_id:<event_id>``, else ``kochava:transaction_id:<transaction_id>``, else
 ``kochava:device:<id kind>:<device id>:<event name>:<time>`` with the first of kochava_device_id,
-idfa, idfv, adid, android_id.
+idfa, idfv, adid, android_id, click_id; an in-app event without a time is keyed by a hash of its
+whole content. ``revenue`` and a numeric ``event_value`` are whole currency units unless the
+source's revenue unit setting says cents (Kochava leaves the names and values to the template).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from .base import NormalisedEvent, Payload, PostbackError
+from .base import DEFAULT_SETTINGS, NormalisedEvent, Payload, PostbackError, SourceSettings
 from .fields import Fields, dedup_key, first_filled, infer_platform
 
 _INSTALL_NAMES = frozenset({"_install", "install"})
@@ -48,7 +50,9 @@ class KochavaAdapter:
 
     source = "kochava"
 
-    def parse(self, payload: Payload) -> NormalisedEvent:
+    def parse(
+        self, payload: Payload, settings: SourceSettings = DEFAULT_SETTINGS
+    ) -> NormalisedEvent:
         """Normalise one Kochava postback."""
         f = Fields.of(payload)
         name = f.name("event_name", "event")
@@ -70,6 +74,7 @@ class KochavaAdapter:
         if occurred_at is None and kind == "install":
             occurred_at = installed_at
 
+        click_id = f.text("click_id", "clickid")
         event_id = f.text("event_id")
         transaction_id = f.text("transaction_id")
         if event_id:
@@ -83,19 +88,21 @@ class KochavaAdapter:
                 ("idfv", idfv),
                 ("adid", gaid),
                 ("android_id", android_id),
+                ("click_id", click_id),
             )
             if device is None:
                 raise PostbackError(
                     "kochava_device_id is missing (send event_id, or kochava_device_id, idfa, "
-                    "idfv, adid or android_id)"
+                    "idfv, adid, android_id or click_id)"
                 )
-            if occurred_at is None:
-                raise PostbackError("event_time is missing (send event_id, or the event time)")
-            key = dedup_key("kochava", "device", *device, event_name, occurred_at)
+            if occurred_at is None and kind == "event":
+                key = f.digest("kochava")
+            else:
+                key = dedup_key("kochava", "device", *device, event_name, occurred_at)
 
-        revenue = f.decimal("revenue")
-        if revenue is None:
-            revenue = _event_value_amount(f)
+        revenue = f.amount(("revenue",), (), settings)
+        if revenue is None and (revenue := _event_value_amount(f)) is not None:
+            revenue = revenue / 100 if settings.revenue_unit == "cents" else revenue
         app_id = f.text("app_id", "app_guid", "bundle_id", "package_name")
         return NormalisedEvent(
             source=self.source,
@@ -103,7 +110,7 @@ class KochavaAdapter:
             event_name=event_name,
             dedup_key=key,
             occurred_at=occurred_at,
-            click_id=f.text("click_id", "clickid"),
+            click_id=click_id,
             mmp_device_id=device_id,
             gaid=gaid,
             idfa=idfa,

@@ -24,7 +24,7 @@ declines) instead of making a second one.
 
 from __future__ import annotations
 
-from .base import NormalisedEvent, Payload, PostbackError
+from .base import DEFAULT_SETTINGS, NormalisedEvent, Payload, PostbackError, SourceSettings
 from .fields import Fields, dedup_key, infer_platform
 
 _STATUSES = {
@@ -52,7 +52,9 @@ class S2SAdapter:
 
     source = "s2s"
 
-    def parse(self, payload: Payload) -> NormalisedEvent:
+    def parse(
+        self, payload: Payload, settings: SourceSettings = DEFAULT_SETTINGS
+    ) -> NormalisedEvent:
         """Normalise one server-to-server postback from the operator."""
         f = Fields.of(payload)
         event_name = f.name("event", "goal", "action")
@@ -88,7 +90,7 @@ class S2SAdapter:
             idfv=idfv,
             app_id=app_id,
             platform=platform or "web",
-            revenue=f.decimal("amount", "sum"),
+            revenue=f.amount(("amount", "sum"), (), settings),
             currency=f.currency("currency"),
             country=f.country("country", "country_code"),
             player_id=f.text("player_id", "user_id"),
