@@ -1,16 +1,46 @@
 # The two commands: `make run` (portal + worker with demo data, embedded default) and `make test`.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+# Python 3.11, 3.12 or 3.13: the first of these names that runs one, or PYTHON=... to choose.
+SUPPORTED := 3.11, 3.12 or 3.13
+FITS := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	$$p -c '$(FITS)' >/dev/null 2>&1 && { echo $$p; break; }; done)
+# VENV=.venv-3.13 keeps a second interpreter's packages beside the first (CI does).
+VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The unit tests: everything but Chromium, a Celery worker process and a web server process.
+UNIT := not browser and not worker and not live
 
-.PHONY: run test lint format install migrate demo worker web bench clean browser
+.PHONY: run test test-unit lint format install migrate demo worker web bench \
+	clean browser
+
+# A venv made by another Python than the one asked for on the command line is not used quietly.
+ifeq ($(origin PYTHON),command line)
+ifneq ($(wildcard $(BIN)/python),)
+VENV_VERSION := $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+ASKED_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+ifneq ($(VENV_VERSION),$(ASKED_VERSION))
+$(error $(VENV) was made with Python $(VENV_VERSION), not PYTHON=$(PYTHON) ($(or $(ASKED_VERSION),it does not run)): remove it (rm -rf $(VENV)) or keep both with VENV=.venv-$(or $(ASKED_VERSION),other))
+endif
+endif
+endif
 
 $(BIN)/python:
-	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
-	$(PYTHON) -m venv $(VENV)
+	@if [ -z "$(PYTHON)" ]; then \
+		echo "No Python $(SUPPORTED) found (tried python3, python3.13, python3.12, python3.11)." >&2; \
+		echo "Install one, or name it: make $(or $(MAKECMDGOALS),run) PYTHON=/path/to/python3.12" >&2; \
+		exit 1; \
+	fi
+	@$(PYTHON) -c '$(FITS)' >/dev/null 2>&1 || { \
+		echo "PYTHON=$(PYTHON) is not Python $(SUPPORTED): $$($(PYTHON) --version 2>&1 | head -n 1)" >&2; \
+		echo "Name one that is: make $(or $(MAKECMDGOALS),run) PYTHON=/path/to/python3.12" >&2; \
+		exit 1; }
+	@echo "making $(VENV) with $$($(PYTHON) --version) ($(PYTHON))"
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "$(PYTHON) cannot make a virtualenv (Debian, Ubuntu: apt-get install python3-venv)" >&2; \
+		exit 1; }
 
 $(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -52,6 +82,12 @@ worker: install
 
 test: install browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The system checks and the unit tests, the quick part of `make test` (CI runs it on a second
+# Python): no browser, no Celery worker process, no web server process.
+test-unit: install
+	DEBUG=1 $(BIN)/python manage.py check
+	$(BIN)/pytest -m "$(UNIT)" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
