@@ -13,7 +13,7 @@ PORT ?= 8000
 # The unit tests: everything but Chromium, a Celery worker process and a web server process.
 UNIT := not browser and not worker and not live
 
-.PHONY: run test test-unit lint format install migrate demo worker web bench \
+.PHONY: run test test-unit lint format install install-runtime migrate demo worker web bench \
 	clean browser
 
 # A venv made by another Python than the one asked for on the command line is not used quietly.
@@ -42,16 +42,22 @@ $(BIN)/python:
 		echo "$(PYTHON) cannot make a virtualenv (Debian, Ubuntu: apt-get install python3-venv)" >&2; \
 		exit 1; }
 
-$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
+# What the portal runs on (make run); the tests and the lint add requirements-dev.txt.
+$(VENV)/.runtime: $(BIN)/python requirements.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 # Front-end packages from npm (the dashboard's chart); the numbers work without them.
 node_modules/.installed: package.json package-lock.json
-	@if command -v npm >/dev/null 2>&1; then \
-		npm ci --no-audit --no-fund --loglevel=error && touch $@; \
-	else echo "npm not found: the dashboard chart will not draw (its tables still show every number)"; fi
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "npm not found: the dashboard chart will not draw (its tables still show every number)"; \
+	elif npm ci --no-audit --no-fund --loglevel=error; then touch $@; \
+	else echo "npm ci failed: the dashboard chart will not draw (its tables still show every number)"; fi
 
 # The browser tests drive Debian's Chromium (never a downloaded browser build).
 browser:
@@ -63,21 +69,28 @@ browser:
 
 install: $(VENV)/.installed node_modules/.installed
 
-migrate: install
+install-runtime: $(VENV)/.runtime node_modules/.installed
+
+migrate: install-runtime
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 
 demo: migrate
 	DEBUG=1 $(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT)
 
-# Web server and a Celery worker (with beat) side by side; Ctrl-C stops both.
+# Web server and a Celery worker (with beat) side by side. Ctrl-C stops both: the terminal's
+# SIGINT reaches the worker (a warm shutdown), and this shell sends each of the two one SIGTERM
+# and waits for them. When either ends by itself, the other is stopped too.
 run: demo
-	@echo "Portal on http://$(HOST):$(PORT)/  (admin: /admin/, logins printed above)"
-	@trap 'kill 0' EXIT INT TERM; \
-	DEBUG=1 $(BIN)/celery -A portal worker --beat --loglevel=INFO --concurrency=1 \
-		--schedule=var/celerybeat-schedule & \
-	DEBUG=1 $(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
+	@echo "Portal on http://$(HOST):$(PORT)/  (admin: /admin/, logins printed above; Ctrl-C stops it)"
+	@DEBUG=1 $(BIN)/celery -A portal worker --beat --loglevel=INFO --concurrency=1 \
+		--schedule=var/celerybeat-schedule & worker=$$!; \
+	DEBUG=1 $(BIN)/python manage.py runserver --noreload $(HOST):$(PORT) & web=$$!; \
+	stop() { trap '' INT TERM; kill -TERM $$web $$worker 2>/dev/null; wait $$web $$worker; }; \
+	trap 'stop; echo "stopped"; exit 0' INT TERM; \
+	while kill -0 $$web 2>/dev/null && kill -0 $$worker 2>/dev/null; do sleep 1; done; \
+	stop; echo "the web server or the worker ended by itself: stopped the other" >&2; exit 1
 
-worker: install
+worker: install-runtime
 	$(BIN)/celery -A portal worker --loglevel=INFO
 
 test: install browser
