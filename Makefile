@@ -1,27 +1,63 @@
 # The two commands: `make run` (portal + worker with demo data, embedded default) and `make test`.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+# Python 3.11, 3.12 or 3.13: the first of these names that runs one, or PYTHON=... to choose.
+SUPPORTED := 3.11, 3.12 or 3.13
+FITS := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	$$p -c '$(FITS)' >/dev/null 2>&1 && { echo $$p; break; }; done)
+# VENV=.venv-3.13 keeps a second interpreter's packages beside the first (CI does).
+VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The unit tests: everything but Chromium, a Celery worker process and a web server process.
+UNIT := not browser and not worker and not live
 
-.PHONY: run test lint format install migrate demo worker web bench clean browser
+.PHONY: run test test-unit lint format install install-runtime migrate demo worker web bench \
+	clean browser
+
+# A venv made by another Python than the one asked for on the command line is not used quietly.
+ifeq ($(origin PYTHON),command line)
+ifneq ($(wildcard $(BIN)/python),)
+VENV_VERSION := $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+ASKED_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+ifneq ($(VENV_VERSION),$(ASKED_VERSION))
+$(error $(VENV) was made with Python $(VENV_VERSION), not PYTHON=$(PYTHON) ($(or $(ASKED_VERSION),it does not run)): remove it (rm -rf $(VENV)) or keep both with VENV=.venv-$(or $(ASKED_VERSION),other))
+endif
+endif
+endif
 
 $(BIN)/python:
-	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
-	$(PYTHON) -m venv $(VENV)
+	@if [ -z "$(PYTHON)" ]; then \
+		echo "No Python $(SUPPORTED) found (tried python3, python3.13, python3.12, python3.11)." >&2; \
+		echo "Install one, or name it: make $(or $(MAKECMDGOALS),run) PYTHON=/path/to/python3.12" >&2; \
+		exit 1; \
+	fi
+	@$(PYTHON) -c '$(FITS)' >/dev/null 2>&1 || { \
+		echo "PYTHON=$(PYTHON) is not Python $(SUPPORTED): $$($(PYTHON) --version 2>&1 | head -n 1)" >&2; \
+		echo "Name one that is: make $(or $(MAKECMDGOALS),run) PYTHON=/path/to/python3.12" >&2; \
+		exit 1; }
+	@echo "making $(VENV) with $$($(PYTHON) --version) ($(PYTHON))"
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "$(PYTHON) cannot make a virtualenv (Debian, Ubuntu: apt-get install python3-venv)" >&2; \
+		exit 1; }
 
-$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
+# What the portal runs on (make run); the tests and the lint add requirements-dev.txt.
+$(VENV)/.runtime: $(BIN)/python requirements.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 # Front-end packages from npm (the dashboard's chart); the numbers work without them.
 node_modules/.installed: package.json package-lock.json
-	@if command -v npm >/dev/null 2>&1; then \
-		npm ci --no-audit --no-fund --loglevel=error && touch $@; \
-	else echo "npm not found: the dashboard chart will not draw (its tables still show every number)"; fi
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "npm not found: the dashboard chart will not draw (its tables still show every number)"; \
+	elif npm ci --no-audit --no-fund --loglevel=error; then touch $@; \
+	else echo "npm ci failed: the dashboard chart will not draw (its tables still show every number)"; fi
 
 # The browser tests drive Debian's Chromium (never a downloaded browser build).
 browser:
@@ -33,25 +69,38 @@ browser:
 
 install: $(VENV)/.installed node_modules/.installed
 
-migrate: install
+install-runtime: $(VENV)/.runtime node_modules/.installed
+
+migrate: install-runtime
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 
 demo: migrate
 	DEBUG=1 $(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT)
 
-# Web server and a Celery worker (with beat) side by side; Ctrl-C stops both.
+# Web server and a Celery worker (with beat) side by side. Ctrl-C stops both: the terminal's
+# SIGINT reaches the worker (a warm shutdown), and this shell sends each of the two one SIGTERM
+# and waits for them. When either ends by itself, the other is stopped too.
 run: demo
-	@echo "Portal on http://$(HOST):$(PORT)/  (admin: /admin/, logins printed above)"
-	@trap 'kill 0' EXIT INT TERM; \
-	DEBUG=1 $(BIN)/celery -A portal worker --beat --loglevel=INFO --concurrency=1 \
-		--schedule=var/celerybeat-schedule & \
-	DEBUG=1 $(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
+	@echo "Portal on http://$(HOST):$(PORT)/  (admin: /admin/, logins printed above; Ctrl-C stops it)"
+	@DEBUG=1 $(BIN)/celery -A portal worker --beat --loglevel=INFO --concurrency=1 \
+		--schedule=var/celerybeat-schedule & worker=$$!; \
+	DEBUG=1 $(BIN)/python manage.py runserver --noreload $(HOST):$(PORT) & web=$$!; \
+	stop() { trap '' INT TERM; kill -TERM $$web $$worker 2>/dev/null; wait $$web $$worker; }; \
+	trap 'stop; echo "stopped"; exit 0' INT TERM; \
+	while kill -0 $$web 2>/dev/null && kill -0 $$worker 2>/dev/null; do sleep 1; done; \
+	stop; echo "the web server or the worker ended by itself: stopped the other" >&2; exit 1
 
-worker: install
+worker: install-runtime
 	$(BIN)/celery -A portal worker --loglevel=INFO
 
 test: install browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The system checks and the unit tests, the quick part of `make test` (CI runs it on a second
+# Python): no browser, no Celery worker process, no web server process.
+test-unit: install
+	DEBUG=1 $(BIN)/python manage.py check
+	$(BIN)/pytest -m "$(UNIT)" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -4,12 +4,13 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from ulid import ULID
@@ -46,6 +47,9 @@ USER_AGENTS = [
 ]
 COUNTRIES = ["DE", "GB", "SE", "MT", "CA", "NZ", "FI", "NO"]
 SUB1 = ["facebook", "tiktok", "google", "newsletter", "seo", ""]
+# Demo clicks come from TEST-NET-3 (RFC 5737), where no real visitor is: a later run tells them
+# from real clicks on the same links by it.
+DEMO_NETWORK = "203.0.113."
 
 
 @dataclass
@@ -239,56 +243,60 @@ def seed_demo(
 ) -> DemoProgram:
     """Build the demo program and ``clicks`` clicks spread over the last ``days`` days.
 
-    Clicks are generated once: a second run finds the demo links' clicks and inserts nothing.
+    Clicks are generated once: a second run finds the demo's own clicks and inserts nothing, and
+    its postbacks are the first run's again (duplicates), whatever traffic came in between.
     ``base_url`` is where the portal answers (the sources' postback URLs, Adjust's callback).
     """
     demo, links = _program(base_url.rstrip("/"))
-    if Click.objects.filter(link__in=links).exists():
+    if _demo_clicks(links).exists():
         clicks = 0
     rng = random.Random(2026)  # noqa: S311 - demo data, not security
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     start = now - timedelta(days=days)
     batch: list[Click] = []
-    for n in range(clicks):
-        link = rng.choice(links)
-        at = start + timedelta(seconds=rng.randrange(days * 86400))
-        ua = rng.choice(USER_AGENTS)
-        platform = platform_from_user_agent(ua)
-        device = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        batch.append(
-            Click(
-                click_id=str(
-                    ULID.from_bytes(int(at.timestamp() * 1000).to_bytes(6) + rng.randbytes(10))
-                ),
-                link=link,
-                affiliate_id=link.affiliate_id,
-                campaign_id=link.campaign_id,
-                created_at=at,
-                ip=f"203.0.113.{rng.randrange(1, 255)}",
-                user_agent=ua,
-                platform=platform,
-                country=rng.choice(COUNTRIES),
-                sub1=rng.choice(SUB1),
-                sub2=f"ad{rng.randrange(1, 20)}",
-                gaid=device if platform == "android" and rng.random() < 0.6 else "",
-                idfa=device.upper() if platform == "ios" and rng.random() < 0.3 else "",
+    # All or none: a run stopped half-way must not leave a part that the next run takes as done.
+    with transaction.atomic():
+        for n in range(clicks):
+            link = rng.choice(links)
+            at = start + timedelta(seconds=rng.randrange(days * 86400))
+            ua = rng.choice(USER_AGENTS)
+            platform = platform_from_user_agent(ua)
+            device = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            batch.append(
+                Click(
+                    click_id=str(
+                        ULID.from_bytes(int(at.timestamp() * 1000).to_bytes(6) + rng.randbytes(10))
+                    ),
+                    link=link,
+                    affiliate_id=link.affiliate_id,
+                    campaign_id=link.campaign_id,
+                    created_at=at,
+                    ip=f"{DEMO_NETWORK}{rng.randrange(1, 255)}",
+                    user_agent=ua,
+                    platform=platform,
+                    country=rng.choice(COUNTRIES),
+                    sub1=rng.choice(SUB1),
+                    sub2=f"ad{rng.randrange(1, 20)}",
+                    gaid=device if platform == "android" and rng.random() < 0.6 else "",
+                    idfa=device.upper() if platform == "ios" and rng.random() < 0.3 else "",
+                )
             )
-        )
-        if len(batch) == 1000 or n == clicks - 1:
-            Click.objects.bulk_create(batch, ignore_conflicts=True, batch_size=1000)
-            if progress:
-                progress(len(batch))
-            batch = []
+            if len(batch) == 1000 or n == clicks - 1:
+                Click.objects.bulk_create(batch, ignore_conflicts=True, batch_size=1000)
+                if progress:
+                    progress(len(batch))
+                batch = []
     demo.clicks = Click.objects.filter(link__in=links).count()
     _money_setup(demo)
-    demo.conversions = _conversions(
-        demo,
-        rng=random.Random(7),  # noqa: S311 - demo data
-        progress=postback_progress,
-    )
+    demo.conversions = _conversions(_demo_clicks(links), demo, progress=postback_progress)
     while keep.clicks_fill(settle=timedelta(0)):
         pass
     return demo
+
+
+def _demo_clicks(links: list[TrackingLink]) -> QuerySet[Click]:
+    """The clicks the demo generated, told from real visits to the same links by their address."""
+    return Click.objects.filter(link__in=links, ip__startswith=DEMO_NETWORK)
 
 
 def _money_setup(demo: DemoProgram) -> None:
@@ -315,107 +323,139 @@ def _money_setup(demo: DemoProgram) -> None:
         Tier.objects.create(version=version, from_ftds=11, cpa_amount=Decimal("130.00"))
     for campaign_id in demo.campaigns.values():
         PlanAssignment.objects.get_or_create(campaign_id=campaign_id, affiliate=None, plan=plan)
-    day = (timezone.now() - timedelta(days=400)).date()
+    # The plan's first day, not today's date minus 400 days: a run on another day adds no rate.
+    day = plan.versions.order_by("valid_from").values_list("valid_from", flat=True)[0].date()
     for currency, rate in (("GBP", "1.16"), ("USD", "0.92")):
         FxRate.objects.get_or_create(day=day, currency=currency, defaults={"rate": Decimal(rate)})
 
 
-def _conversions(demo: DemoProgram, *, rng: random.Random, progress=None) -> int:
+def _conversions(
+    clicks: QuerySet[Click],
+    demo: DemoProgram,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Send installs, sign-ups and deposits for some demo clicks through the real ingestion and
-    attribution code, as the MMPs and the operator's backend would. Their keys are fixed, so a
-    second run only meets duplicates."""
+    attribution code, as the MMPs and the operator's backend would.
+
+    What each click brings is drawn from its own generator, seeded with its id, so neither other
+    clicks on the demo links nor the time of the run change it: a second run sends the same
+    postbacks again, and they are only duplicates. Each is stored and attributed here, in one
+    transaction, with no task for a worker.
+    """
     tokens = {s["kind"]: s["token"] for s in demo.sources}
-    clicks = list(
-        Click.objects.filter(link__affiliate__user__username__in=demo.affiliates)
-        .order_by("pk")
-        .values_list("click_id", "platform", "created_at")
-    )
-    sample = [c for c in clicks if rng.random() < 0.12]
+    rows = list(clicks.order_by("pk").values_list("click_id", "platform", "created_at"))
+    if not rows:
+        return 0
+    # Nothing happens after the newest demo click, the moment the clicks were made: a later run
+    # leaves out exactly what the first one left out as still to come.
+    horizon = max(at for _, _, at in rows)
     made = 0
-    for n, (click_id, platform, clicked_at) in enumerate(sample):
-        at = clicked_at + timedelta(minutes=rng.randrange(1, 240))
-        if at > timezone.now():
-            continue
-        if platform == "web":
-            steps = [
+    for n, (click_id, platform, clicked_at) in enumerate(rows):
+        steps = _postbacks(click_id, platform, clicked_at)
+        for kind, at, params in steps:
+            if at > horizon:
+                break
+            with transaction.atomic():
+                outcome = door.postback_ingest(
+                    kind=kind,
+                    token=tokens[kind],
+                    method="GET",
+                    query=urlencode(params),
+                    body=b"",
+                    meta={},
+                    remote_addr=None,
+                    hand_off=False,
+                )
+                if outcome.created:
+                    single.postback_process(postback_id=outcome.postback_id)
+                    made += 1
+        if progress:
+            progress(n + 1, len(rows))
+    return made
+
+
+def _postbacks(click_id: str, platform: str, clicked_at: datetime) -> list[tuple]:
+    """What one demo click brings: (source kind, time, query parameters) in time order."""
+    # The click id's random part (its last 16 characters; the first 10 are its time) was drawn
+    # by the seed's own generator: the same on every fresh seed, unlike the time.
+    rng = random.Random(f"demo:{click_id[10:]}")  # noqa: S311 - demo data
+    if rng.random() >= 0.12:
+        return []
+    at = clicked_at + timedelta(minutes=rng.randrange(1, 240))
+    ref = click_id.lower()
+    if platform == "web":
+        steps = [
+            (
+                "s2s",
+                at,
+                {
+                    "click_id": click_id,
+                    "event": "reg",
+                    "txid": f"demo-r-{ref}",
+                    "player_id": f"demo-p-{ref}",
+                    "time": int(at.timestamp()),
+                },
+            )
+        ]
+        if rng.random() < 0.45:
+            ftd_at = at + timedelta(hours=1)
+            steps.append(
                 (
                     "s2s",
+                    ftd_at,
                     {
-                        "click_id": click_id,
-                        "event": "reg",
-                        "txid": f"demo-r{n}",
-                        "player_id": f"demo-p{n}",
-                        "time": int(at.timestamp()),
+                        "event": "ftd",
+                        "txid": f"demo-f-{ref}",
+                        "player_id": f"demo-p-{ref}",
+                        "amount": f"{rng.choice([10, 25, 50, 100, 250])}.00",
+                        "currency": "EUR",
+                        "time": int(ftd_at.timestamp()),
                     },
                 )
-            ]
-            if rng.random() < 0.45:
-                steps.append(
-                    (
-                        "s2s",
-                        {
-                            "event": "ftd",
-                            "txid": f"demo-f{n}",
-                            "player_id": f"demo-p{n}",
-                            "amount": f"{rng.choice([10, 25, 50, 100, 250])}.00",
-                            "currency": "EUR",
-                            "time": int((at + timedelta(hours=1)).timestamp()),
-                        },
-                    )
-                )
-        elif platform == "ios":
-            steps = [
+            )
+        return steps
+    if platform == "ios":
+        steps = [
+            (
+                "appsflyer",
+                at,
+                {
+                    "clickid": click_id,
+                    "appsflyer_id": f"demo-af-{ref}",
+                    "platform": "ios",
+                    "app_id": "id1234567890",
+                    "install_unix_ts": int(at.timestamp()),
+                },
+            )
+        ]
+        if rng.random() < 0.35:
+            ftd_at = at + timedelta(hours=2)
+            steps.append(
                 (
                     "appsflyer",
+                    ftd_at,
                     {
-                        "clickid": click_id,
-                        "appsflyer_id": f"demo-af-{n}",
-                        "platform": "ios",
-                        "app_id": "id1234567890",
-                        "install_unix_ts": int(at.timestamp()),
+                        "appsflyer_id": f"demo-af-{ref}",
+                        "event_name": "af_first_deposit",
+                        "customer_user_id": f"demo-p-{ref}",
+                        "event_revenue": "50.00",
+                        "event_revenue_currency": "EUR",
+                        "event_time": ftd_at.strftime("%Y-%m-%d %H:%M:%S"),
                     },
                 )
-            ]
-            if rng.random() < 0.35:
-                steps.append(
-                    (
-                        "appsflyer",
-                        {
-                            "appsflyer_id": f"demo-af-{n}",
-                            "event_name": "af_first_deposit",
-                            "customer_user_id": f"demo-p{n}",
-                            "event_revenue": "50.00",
-                            "event_revenue_currency": "EUR",
-                            "event_time": (at + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S"),
-                        },
-                    )
-                )
-        else:
-            steps = [
-                (
-                    "adjust",
-                    {
-                        "click_id": click_id,
-                        "adid": f"demo-adid-{n}",
-                        "activity_kind": "install",
-                        "created_at": int(at.timestamp()),
-                        "os_name": "android",
-                    },
-                )
-            ]
-        for kind, params in steps:
-            outcome = door.postback_ingest(
-                kind=kind,
-                token=tokens[kind],
-                method="GET",
-                query=urlencode(params),
-                body=b"",
-                meta={},
-                remote_addr=None,
             )
-            if outcome.created:
-                single.postback_process(postback_id=outcome.postback_id)
-                made += 1
-        if progress:
-            progress(n + 1, len(sample))
-    return made
+        return steps
+    return [
+        (
+            "adjust",
+            at,
+            {
+                "click_id": click_id,
+                "adid": f"demo-adid-{ref}",
+                "activity_kind": "install",
+                "created_at": int(at.timestamp()),
+                "os_name": "android",
+            },
+        )
+    ]

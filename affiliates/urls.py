@@ -7,7 +7,7 @@ from .forms import AffiliatePasswordResetForm
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("login/", auth.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth.LogoutView.as_view(), name="logout"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
     path(
         "password-reset/",
         auth.PasswordResetView.as_view(form_class=AffiliatePasswordResetForm),

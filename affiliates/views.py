@@ -6,6 +6,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -449,3 +450,15 @@ def postback_resend(request: HttpRequest, delivery_id: int) -> HttpResponse:
     schedule.outbound_resend(delivery=delivery)
     messages.success(request, "The postback will be sent again.")
     return redirect("affiliate-postbacks")
+
+
+class LogoutView(auth.LogoutView):
+    """``/logout/`` from a link or a typed address: GET asks, and only the POST it sends (with
+    its CSRF token) logs out, so that no page elsewhere can log a user out with an image."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect(self.get_success_url())
+        return render(request, "registration/logout_confirm.html")

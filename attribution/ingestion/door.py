@@ -188,8 +188,8 @@ def _row(
     }
 
 
-def _store(row: dict[str, Any]) -> tuple[int, bool]:
-    waiting = row["status"] == Postback.Status.RECEIVED
+def _store(row: dict[str, Any], *, hand_off: bool = True) -> tuple[int, bool]:
+    waiting = hand_off and row["status"] == Postback.Status.RECEIVED
     if groupcommit.enabled():
         postback_id, created = groupcommit.committer().submit(row)
         if created and waiting:
@@ -216,8 +216,13 @@ def postback_ingest(
     body: bytes,
     meta: Mapping[str, Any],
     remote_addr: str | None,
+    hand_off: bool = True,
 ) -> Outcome:
-    """Take one MMP or operator postback: store it once and say what happened."""
+    """Take one MMP or operator postback: store it once and say what happened.
+
+    ``hand_off=False`` is for a caller that attributes the stored row itself, in its own
+    transaction (the demo seed): no task is published for it, since a worker would find it done.
+    """
     now = timezone.now()
     if kind not in MMP_KINDS:
         return Outcome(404, {"error": f"unknown postback source {kind!r}"})
@@ -266,7 +271,8 @@ def postback_ingest(
         return Outcome(400, {"status": "rejected", "error": reason, "id": postback_id}, postback_id)
 
     postback_id, created = _store(
-        _row(**common, dedup_key=event.dedup_key, status=Postback.Status.RECEIVED)
+        _row(**common, dedup_key=event.dedup_key, status=Postback.Status.RECEIVED),
+        hand_off=hand_off,
     )
     status = "accepted" if created else "duplicate"
     return Outcome(200, {"status": status, "id": postback_id}, postback_id, created)

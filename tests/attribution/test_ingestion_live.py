@@ -16,7 +16,7 @@ from attribution.tasks import sweep_postbacks
 from tests.factories import PostbackSourceFactory
 from tests.processes import celery_worker, process_env, purge_queue, wait_until, web_server
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 
 def fetch(url: str, body: bytes | None = None) -> tuple[int, dict]:

@@ -256,6 +256,7 @@ def test_a_generated_month_is_the_same_for_the_same_seed_and_covers_every_story(
 
 
 @pytest.mark.worker
+@pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_a_simulated_month_through_http_and_a_real_worker_matches_the_truth(tmp_path, capsys):
     # given the month's program in the database, a real web server and a real worker

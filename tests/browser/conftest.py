@@ -4,7 +4,6 @@ Never ``playwright install``: the browser is the system's /usr/bin/chromium. Wit
 tests skip on a laptop and fail in CI (``CI`` set), where a missing browser is a broken image.
 """
 
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,25 +62,13 @@ def chart_js_served(static_root) -> bool:
 
 
 @pytest.fixture
-def demo(settings, caplog) -> DemoProgram:
+def demo(settings) -> DemoProgram:
     """The demo program (alice, bob, charlie... password "demo-portal-2026"), small enough to be
-    quick: postbacks go through the real ingestion and attribution code."""
-    from portal.celery import app
-
+    quick: postbacks go through the real ingestion and attribution code, in this thread (the
+    seed hands no task to a worker)."""
     # Hashing the demo users' passwords with PBKDF2 would be most of the runtime.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # seed_demo processes every postback itself; the tasks queued after each commit would only
-    # pile up in the shared broker folder. Run them in place (they are idempotent), quietly, and
-    # in this thread: the background hand-off's thread would run them with a database
-    # connection of its own that lives on, and PostgreSQL then refuses to drop the test database.
-    settings.POSTBACK_HANDOFF = "sync"
-    caplog.set_level(logging.WARNING, logger="celery.app.trace")
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    try:
-        return seed_demo(clicks=400, days=20)
-    finally:
-        app.conf.task_always_eager = eager
+    return seed_demo(clicks=400, days=20)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from attribution.rollups.reports import COUNTS, METRICS
 
 from .conftest import CHART_JS_URL
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 # The summary's columns that are compared with the API: per platform, mobile (iOS + Android +
 # SKAN) and the total. "revshare" is compared too whenever the period has one.
