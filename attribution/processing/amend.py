@@ -56,7 +56,20 @@ def conversion_set_status(
     return conversion
 
 
-REATTRIBUTED_FIELDS = ("affiliate", "campaign", "click", "method", "touch_type", "status", "reason")
+# Channel, platform and country follow the credited origin (an adopted orphan takes its
+# install's platform), so they move with a reattribution too.
+REATTRIBUTED_FIELDS = (
+    "affiliate",
+    "campaign",
+    "click",
+    "method",
+    "touch_type",
+    "status",
+    "reason",
+    "channel",
+    "platform",
+    "country",
+)
 
 
 @dataclass

@@ -1,0 +1,73 @@
+"""Channel and platform by the player's origin, for conversions made before the rule.
+
+The operator's backend (``s2s``) used to stamp every registration and deposit web (its
+``platform`` parameter's default), even for a player whose click and install were on iOS. Each
+such conversion now takes the platform of what it is credited through: its click (credited by
+click or device id), or the install or registration its player or device chains to. Rollups of
+the days touched are rebuilt from the raw rows.
+"""
+
+from datetime import timedelta
+
+from django.db import migrations
+
+from attribution.rollups import keep
+
+CHAINED = ("install", "registration")
+
+
+def _origin_platform(apps, conversion) -> str:
+    identity_model = apps.get_model("attribution", "Identity")
+    origin = (
+        identity_model.objects.filter(
+            key=conversion.player_key,
+            occurred_at__lte=conversion.occurred_at,
+            conversion__is_winner=True,
+            conversion__affiliate__isnull=False,
+        )
+        .exclude(conversion__status="rejected")
+        .exclude(conversion_id=conversion.pk)
+        .select_related("conversion")
+        .order_by("occurred_at", "pk")
+        .first()
+    )
+    if origin is None:
+        return ""
+    return "ios" if origin.conversion.method == "skan" else origin.conversion.platform
+
+
+def forwards(apps, schema_editor) -> None:
+    conversion_model = apps.get_model("attribution", "Conversion")
+    candidates = (
+        conversion_model.objects.filter(
+            event__postback__kind="s2s",
+            method__in=("click_id", "device_id", "install_chain"),
+        )
+        .select_related("click")
+        .order_by("occurred_at", "pk")  # a registration is fixed before the deposits chaining to it
+    )
+    days = set()
+    for conversion in candidates.iterator(chunk_size=2000):
+        platform = ""
+        if conversion.method == "install_chain" and conversion.player_key:
+            platform = _origin_platform(apps, conversion)
+        if not platform and conversion.click_id:
+            platform = conversion.click.platform
+        if not platform or platform == conversion.platform:
+            continue
+        channel = "web" if platform == "web" else "mobile"
+        conversion_model.objects.filter(pk=conversion.pk).update(platform=platform, channel=channel)
+        days.add(conversion.occurred_at.date())
+    if days:
+        # Local days lie within a day of the UTC date either way.
+        keep.rebuild(since=min(days) - timedelta(days=1), until=max(days) + timedelta(days=1))
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("attribution", "0008_event_source_txid"),
+    ]
+
+    operations = [
+        migrations.RunPython(forwards, migrations.RunPython.noop, elidable=True),
+    ]
