@@ -1,10 +1,14 @@
-"""Channel and platform by the player's origin, for conversions made before the rule.
+"""Channel and platform by the player's origin, for conversions made before the rule; and the
+rollups rebuilt with their new counters.
 
 The operator's backend (``s2s``) used to stamp every registration and deposit web (its
 ``platform`` parameter's default), even for a player whose click and install were on iOS. Each
 such conversion now takes the platform of what it is credited through: its click (credited by
-click or device id), or the install or registration its player or device chains to. Rollups of
-the days touched are rebuilt from the raw rows.
+click or device id), or the install or registration its player or device chains to.
+
+Then every day that has rollups (or commission) is rebuilt from the raw rows and the ledger:
+commission is now a rollup counter (0009), and sub id rows gained channel, platform and country.
+On a large program this reads every click once (``rebuild_rollups`` does the same, day by day).
 """
 
 from datetime import timedelta
@@ -47,6 +51,17 @@ def forwards(apps, schema_editor) -> None:
         .order_by("occurred_at", "pk")  # a registration is fixed before the deposits chaining to it
     )
     days = set()
+    rollup_model = apps.get_model("attribution", "DailyRollup")
+    entry_model = apps.get_model("payouts", "LedgerEntry")
+    first_rollup = rollup_model.objects.order_by("day").values_list("day", flat=True).first()
+    last_rollup = rollup_model.objects.order_by("-day").values_list("day", flat=True).first()
+    earned = entry_model.objects.filter(conversion__isnull=False).values_list(
+        "conversion__occurred_at", flat=True
+    )
+    first_earned = earned.order_by("conversion__occurred_at").first()
+    last_earned = earned.order_by("-conversion__occurred_at").first()
+    days.update(d for d in (first_rollup, last_rollup) if d is not None)
+    days.update(moment.date() for moment in (first_earned, last_earned) if moment is not None)
     for conversion in candidates.iterator(chunk_size=2000):
         platform = ""
         if conversion.method == "install_chain" and conversion.player_key:
@@ -65,7 +80,8 @@ def forwards(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("attribution", "0008_event_source_txid"),
+        ("attribution", "0009_rollup_commission"),
+        ("payouts", "0001_initial"),
     ]
 
     operations = [
