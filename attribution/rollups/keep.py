@@ -408,7 +408,7 @@ def _earnings_of(entries) -> Iterator[Earning]:
 # --- clicks: recomputed per touched bucket ------------------------------------------------------
 
 
-def _click_rows(clicks: Iterable[tuple], zones: dict[int, str]) -> tuple[dict, dict, dict]:
+def click_rows(clicks: Iterable[tuple], zones: dict[int, str]) -> tuple[dict, dict, dict]:
     """Aggregate clicks (CLICK_FIELDS) into daily, hourly and per-sub-id rows."""
     daily: dict[Key, list] = defaultdict(lambda: [0, set(), 0])
     hourly: dict[Key, list] = defaultdict(lambda: [0, set(), 0])
@@ -444,8 +444,17 @@ def _zones(affiliate_ids: Iterable[int]) -> dict[int, str]:
 CLICK_FIELDS = ("affiliate_id", "campaign_id", "platform", "country", "created_at", "ip", *SUBS)
 
 
-def _recompute_clicks(buckets: set[tuple[int, date]], zones: dict[int, str]) -> None:
-    """Recompute the click counters of whole (affiliate, local day) buckets from raw clicks.
+def click_watermark(*, lock: bool = False) -> int:
+    """The last click id the click counters cover: those above it are read live by reports."""
+    states = FillState.objects.filter(name="clicks")
+    if lock:
+        states = states.select_for_update()
+    return states.values_list("last_id", flat=True).first() or 0
+
+
+def _recompute_clicks(buckets: set[tuple[int, date]], zones: dict[int, str], upto: int) -> None:
+    """Recompute the click counters of whole (affiliate, local day) buckets from raw clicks,
+    those up to the watermark ``upto``.
 
     The read is widened to whole UTC hours, so the hourly rows it touches are complete too
     (local days of half-hour zones do not start on the hour).
@@ -460,9 +469,9 @@ def _recompute_clicks(buckets: set[tuple[int, date]], zones: dict[int, str]) -> 
         end = utc_hour(datetime.combine(last + timedelta(days=1), datetime.min.time(), zone))
         end += timedelta(hours=1)
         clicks = Click.objects.filter(
-            affiliate_id=affiliate_id, created_at__gte=start, created_at__lt=end
+            affiliate_id=affiliate_id, created_at__gte=start, created_at__lt=end, pk__lte=upto
         ).values_list(*CLICK_FIELDS)
-        daily, hourly, subs = _click_rows(clicks.iterator(chunk_size=5000), zones)
+        daily, hourly, subs = click_rows(clicks.iterator(chunk_size=5000), zones)
         daily = {k: v for k, v in daily.items() if first <= k[0] <= last}
         subs = {k: v for k, v in subs.items() if first <= k[0] <= last}
         _upsert(DailyRollup, "day", daily, add=False)
@@ -474,8 +483,9 @@ def clicks_fill(*, settle: timedelta = timedelta(seconds=5), batch: int = 50_000
     """Bring the click counters up to date with clicks inserted since the last fill.
 
     Clicks are insert-only, so a watermark on their id finds what is new; ``settle`` leaves the
-    last seconds alone so that an insert still committing is not stepped over. Returns how many
-    new clicks were read.
+    last seconds alone so that an insert still committing is not stepped over. The counters
+    cover exactly the clicks up to the watermark: the reports count the ones above it live, so
+    a click shows at once. Returns how many new clicks were read.
     """
     with transaction.atomic():
         state, _ = FillState.objects.select_for_update().get_or_create(name="clicks")
@@ -489,7 +499,7 @@ def clicks_fill(*, settle: timedelta = timedelta(seconds=5), batch: int = 50_000
             return 0
         zones = _zones(a for _, a, _ in new)
         buckets = {(a, local_day(at, zones.get(a, "UTC"))) for _, a, at in new}
-        _recompute_clicks(buckets, zones)
+        _recompute_clicks(buckets, zones, new[-1][0])
         state.last_id = new[-1][0]
         state.save(update_fields=["last_id", "updated_at"])
     return len(new)
@@ -572,11 +582,14 @@ def rebuild(*, since: date, until: date, progress=None) -> dict[str, int]:
         # Every time zone's local day lies within 14 hours either side of the UTC day.
         start, end = utc_start - timedelta(hours=14), utc_end + timedelta(hours=14)
         with transaction.atomic():
+            # The click counters cover the clicks up to the fill's watermark (reports read the
+            # rest live); the lock keeps a fill from moving it meanwhile.
+            upto = click_watermark(lock=True)
             DailyRollup.objects.filter(day=day).delete()
             HourlyRollup.objects.filter(hour__gte=utc_start, hour__lt=utc_end).delete()
             SubRollup.objects.filter(day=day).delete()
-            clicks = Click.objects.filter(created_at__gte=start, created_at__lt=end)
-            click_daily, click_hourly, click_subs = _click_rows(
+            clicks = Click.objects.filter(created_at__gte=start, created_at__lt=end, pk__lte=upto)
+            click_daily, click_hourly, click_subs = click_rows(
                 clicks.values_list(*CLICK_FIELDS).iterator(chunk_size=5000), zones
             )
             conversions = Conversion.objects.filter(

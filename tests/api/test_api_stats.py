@@ -9,7 +9,7 @@ import pytest
 from affiliates.models import Affiliate
 from attribution.models import Click
 from attribution.rollups import keep, reports
-from tests.attribution.test_crediting import af_install, click, postback
+from tests.attribution.test_crediting import IPHONE, af_install, click, postback
 from tests.factories import AffiliateFactory, TrackingLinkFactory, UserFactory
 from tests.payouts.helpers import plan
 
@@ -353,3 +353,28 @@ def test_a_sub_affiliates_earnings_are_apart_from_the_parents_own(api, client, r
     # and bob sees none of it
     mine = api(bob.user).get(f"/api/v1/stats/?{WEEK}").json()
     assert (mine["totals"]["commission"], mine["from_sub_affiliates"]) == ("30.00", "0.00")
+
+
+def test_a_click_shows_at_once_and_counts_once_after_the_fill(api, client, alice, campaign):
+    # given a link of alice's; the click counters' last fill was a while ago
+    link = TrackingLinkFactory(affiliate=alice, campaign=campaign)
+    keep.clicks_fill(settle=timedelta(0))
+    stats = lambda query="": api(alice.user).get(f"/api/v1/stats/?period=today{query}").json()  # noqa: E731
+
+    # when two visitors click it (an iPhone and a desktop), no fill in between
+    client.get(f"/c/{link.code}?sub1=spring", HTTP_USER_AGENT=IPHONE, REMOTE_ADDR="198.51.100.1")
+    client.get(f"/c/{link.code}", HTTP_USER_AGENT="Mozilla/5.0", REMOTE_ADDR="198.51.100.2")
+
+    # then both show on the very next read, under the filters too
+    now = stats()
+    assert (now["totals"]["clicks"], now["columns"]["ios"]["clicks"]) == (2, 1)
+    assert stats("&channel=web")["totals"]["clicks"] == 1
+    assert stats("&sub1=spring")["totals"]["clicks"] == 1
+    assert stats("&country=XX")["totals"]["clicks"] == 0
+    client.force_login(alice.user)
+    assert client.get("/dashboard/?period=today").context["totals"]["clicks"] == 2
+    # and once the fill has counted them into the rollups, they count once, not twice
+    assert keep.clicks_fill(settle=timedelta(0)) == 2
+    after = stats()
+    assert (after["totals"]["clicks"], after["totals"]["unique_clicks"]) == (2, 2)
+    assert sum(d["mobile"]["clicks"] + d["web"]["clicks"] for d in after["daily"]) == 2
