@@ -70,7 +70,8 @@ from psycopg import sql
 from bench import harness
 from bench.harness import LoadResult, log
 
-DB = "portal_bench_dashboard"
+# Engineers sharing a PostgreSQL server each give their own (the name must contain "bench").
+DB = os.environ.get("BENCH_DASHBOARD_DB", "portal_bench_dashboard")
 CLICKS = 10_000_000
 CONVERSIONS = 1_000_000
 AFFILIATES = 1_000
@@ -423,7 +424,7 @@ SUMS = """sum(installs), sum(registrations), sum(ftds), sum(deposits), sum(depos
 # beneficiary's rows on its conversion's local day and dimensions; monthly ones (no conversion)
 # on their month's last day with no dimensions. (The bench makes no sub-affiliate shares: every
 # amount is the beneficiary's own commission, sub_affiliate_id 0.)
-NO_COUNTS = "0, 0, 0, 0, 0, 0::numeric, 0::numeric, 0"
+NO_COUNTS = "0, 0, 0, 0, 0::numeric, 0::numeric, 0"
 EARNED = "e.status <> 'void'"
 MONTH_END = "(date_trunc('month', e.period) + interval '1 month' - interval '1 day')::date"
 
@@ -1242,10 +1243,13 @@ DECLARE = re.compile(r"^\s*DECLARE\s+\S+\s+NO SCROLL CURSOR WITH HOLD FOR\s+", r
 EXEC_TIME = re.compile(r"Execution Time: ([0-9.]+) ms")
 PROFILED = {
     "view: affiliates.views.dashboard": ("affiliates/views.py", "dashboard"),
-    "reports.summary (incl. commission)": ("attribution/reports.py", "summary"),
-    "reports.daily": ("attribution/reports.py", "daily"),
-    "reports.breakdown (incl. commission)": ("attribution/reports.py", "breakdown"),
-    "reports._commission (ledger x conversions)": ("attribution/reports.py", "_commission"),
+    "reports.summary (incl. commission)": ("attribution/rollups/reports.py", "summary"),
+    "reports.daily (incl. commission)": ("attribution/rollups/reports.py", "daily"),
+    "reports.breakdown (incl. commission)": ("attribution/rollups/reports.py", "breakdown"),
+    "reports._live_clicks (clicks since the fill)": (
+        "attribution/rollups/reports.py",
+        "_live_clicks",
+    ),
     "payouts.fx.rate (FX lookups)": ("payouts/fx.py", "rate"),
     "django.shortcuts.render (template)": ("django/shortcuts.py", "render"),
     "  of which the |fmt filter": ("affiliates/templatetags/portal_tags.py", "fmt"),
