@@ -196,7 +196,7 @@ def test_the_data_migration_moves_earlier_s2s_conversions_to_their_origins_platf
     assert counted(alice, "ftds") == {("web", "web"): 1}
 
     # when the migration runs
-    by_origin = importlib.import_module("attribution.migrations.0010_conversion_platform_by_origin")
+    by_origin = importlib.import_module("attribution.migrations.0011_conversion_platform_by_origin")
     by_origin.forwards(django_apps, None)
 
     # then the conversions and their rollups are iOS

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('attribution', '0008_event_source_txid'),
+        ('attribution', '0009_source_revenue_unit'),
     ]
 
     operations = [

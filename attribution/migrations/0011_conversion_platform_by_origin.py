@@ -7,7 +7,7 @@ such conversion now takes the platform of what it is credited through: its click
 click or device id), or the install or registration its player or device chains to.
 
 Then every day that has rollups (or commission) is rebuilt from the raw rows and the ledger:
-commission is now a rollup counter (0009), and sub id rows gained channel, platform and country.
+commission is now a rollup counter (0010), and sub id rows gained channel, platform and country.
 On a large program this reads every click once (``rebuild_rollups`` does the same, day by day).
 """
 
@@ -80,7 +80,7 @@ def forwards(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("attribution", "0009_rollup_commission"),
+        ("attribution", "0010_rollup_commission"),
         ("payouts", "0001_initial"),
     ]
 
