@@ -21,14 +21,24 @@ def overview(request: HttpRequest) -> HttpResponse:
     top = list(
         rows.exclude(affiliate_id=0)
         .values("affiliate_id")
-        .annotate(ftds=Sum("ftds"), installs=Sum("installs"), clicks=Sum("clicks"))
+        .annotate(
+            ftds=Sum("ftds"),
+            installs=Sum("installs"),
+            clicks=Sum("clicks"),
+            # In the affiliate's own currency, as its ledger entries are.
+            commission=Sum("commission"),
+            sub_commission=Sum("sub_commission"),
+        )
         .order_by("-ftds", "-installs")[:10]
     )
-    names = dict(
-        Affiliate.objects.filter(pk__in=[t["affiliate_id"] for t in top]).values_list("pk", "name")
-    )
+    names = {
+        pk: (name, currency)
+        for pk, name, currency in Affiliate.objects.filter(
+            pk__in=[t["affiliate_id"] for t in top]
+        ).values_list("pk", "name", "currency")
+    }
     for entry in top:
-        entry["name"] = names.get(entry["affiliate_id"], "?")
+        entry["name"], entry["currency"] = names.get(entry["affiliate_id"], ("?", ""))
     trend = reports.daily(
         affiliate_ids=None,
         period=period,

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
 from affiliates import selectors, services
-from affiliates.filters import ConversionFilter, StatsFilter
+from affiliates.filters import ConversionFilter, PeriodFilter, StatsFilter
 from affiliates.forms import EndpointForm, LinkForm, SignupForm
 from affiliates.models import Affiliate
 from attribution.outbound import schedule
@@ -67,7 +67,7 @@ def _money(value) -> str:
 def _cell(metric: str, value) -> str | int:
     if value is None:
         return ""
-    return _money(value) if metric in (*reports.MONEY, "commission") else int(value)
+    return _money(value) if metric in reports.AMOUNTS else int(value)
 
 
 def _stats_filter(request: HttpRequest, affiliate: Affiliate, *, default: str) -> StatsFilter:
@@ -85,7 +85,7 @@ def _table_rows(table: reports.Table, keys: list[str]) -> list[list]:
     return rows
 
 
-HEADER = ["", *reports.COUNTS, *reports.MONEY, "commission"]
+HEADER = ["", *reports.METRICS]
 
 
 @affiliate_required
@@ -107,7 +107,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             )
         except reports.ReportError as exc:
             error = str(exc)
-        filters = stats.report_filters()
+        try:
+            filters = stats.report_filters()
+        except reports.ReportError as exc:
+            error = str(exc)
     else:
         error = "Please correct the filters."
     if error:
@@ -135,6 +138,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         currency=affiliate.currency,
         time_zone=affiliate.time_zone,
     )
+    sub = filters.sub
+    if sub is not None and by in reports.SUBS and by != f"sub{sub[0]}":
+        by = f"sub{sub[0]}"  # under a sub id filter, that sub id is the one to break down by
     breakdown = reports.breakdown(
         by=by,
         affiliate_ids=ids,
@@ -149,11 +155,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         keys = list(summary.rows)
         rows = _table_rows(summary, keys)
         totals = summary.totals
-        rows.append(
-            ["Total"]
-            + [int(totals[m]) for m in reports.COUNTS]
-            + [_money(totals[m]) for m in (*reports.MONEY, "commission")]
-        )
+        rows.append(["Total"] + [_cell(m, totals[m]) for m in reports.METRICS])
         return csv_response(f"summary_{stamp}.csv", HEADER, rows)
     if export == "daily":
         return csv_response(
@@ -162,12 +164,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "day",
                 *(f"mobile_{m}" for m in reports.METRICS),
                 *(f"web_{m}" for m in reports.METRICS),
+                *(f"monthly_{m}" for m in reports.EARNINGS),
             ],
             (
                 [
                     d["day"],
-                    *(d["mobile"][m] for m in reports.METRICS),
-                    *(d["web"][m] for m in reports.METRICS),
+                    *(_cell(m, d["mobile"][m]) for m in reports.METRICS),
+                    *(_cell(m, d["web"][m]) for m in reports.METRICS),
+                    *(_cell(m, d["monthly"][m]) for m in reports.EARNINGS),
                 ]
                 for d in days
             ),
@@ -177,6 +181,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             f"{by}_{stamp}.csv", [by, *HEADER[1:]], _table_rows(breakdown, sorted(breakdown.rows))
         )
     mobile = summary.mobile()
+    totals = summary.totals
+    for d in days:
+        d["from_subs"] = sum(d[part]["sub_commission"] for part in ("mobile", "web", "monthly"))
+    # The in-app purchase revenue row only where there is any (an iGaming program has none).
+    metrics = [m for m in reports.METRICS if m != "revenue" or totals["revenue"]]
     return render(
         request,
         "affiliates/dashboard.html",
@@ -187,13 +196,19 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "period": period,
             "summary": summary,
             "mobile": mobile,
-            "totals": summary.totals,
-            "metrics": reports.METRICS,
-            "money": {*reports.MONEY, "commission"},
+            "totals": totals,
+            "earned": totals["commission"] + totals["sub_commission"],
+            "monthly": any(
+                d["monthly"]["commission"] or d["monthly"]["sub_commission"] for d in days
+            ),
+            "metrics": metrics,
+            "money": set(reports.AMOUNTS),
             "columns": [c for c in summary.rows],
             "days": days,
             "breakdown": breakdown,
-            "breakdown_keys": sorted(breakdown.rows, key=lambda k: -breakdown.rows[k]["clicks"]),
+            "breakdown_keys": sorted(
+                breakdown.rows, key=lambda k: -(breakdown.rows[k]["clicks"] or 0)
+            ),
             "by": by,
             "breakdowns": reports.BREAKDOWNS,
             "query": request.GET.urlencode(),
@@ -347,38 +362,70 @@ def payouts(request: HttpRequest) -> HttpResponse:
     )
 
 
+SUB_METRICS = ("clicks", "ftds", "deposit_amount", "revenue", "sub_commission")
+
+
 @affiliate_required
 def sub_affiliates(request: HttpRequest) -> HttpResponse:
+    """One row per sub-affiliate for a period: their clicks, FTDs and revenue, and the share of
+    their commission the affiliate earned (the override)."""
     affiliate = request.affiliate
     subs = list(selectors.sub_affiliates_of(affiliate))
-    period = (
-        reports.period_for(request.GET.get("period") or "this_month", time_zone=affiliate.time_zone)
-        if request.GET.get("period") in reports.PRESETS and request.GET.get("period") != "custom"
-        else (reports.period_for("this_month", time_zone=affiliate.time_zone))
+    data = request.GET.copy()
+    data.setdefault("period", "this_month")
+    picker = PeriodFilter(data)
+    period, error = reports.period_for("this_month", time_zone=affiliate.time_zone), ""
+    if picker.is_valid():
+        try:
+            period = reports.period_for(
+                picker.form.cleaned_data.get("period") or "this_month",
+                time_zone=affiliate.time_zone,
+                start=picker.form.cleaned_data.get("start"),
+                end=picker.form.cleaned_data.get("end"),
+            )
+        except reports.ReportError as exc:
+            error = str(exc)
+    else:
+        error = "Please correct the period."
+    table = reports.sub_affiliates(
+        affiliate_id=affiliate.pk,
+        sub_ids=[s.pk for s in subs],
+        period=period,
+        currency=affiliate.currency,
     )
-    active = [s.pk for s in subs if s.status == Affiliate.Status.ACTIVE]
-    totals = (
-        reports.summary(
-            affiliate_ids=active,
-            period=period,
-            filters=reports.Filters(),
-            currency=affiliate.currency,
-            time_zone=affiliate.time_zone,
-            with_commission=False,
-        ).totals
-        if active
-        else None
-    )
+    names = {str(s.pk): s for s in subs}
+    rows = [
+        {"key": key, "sub": names.get(key), "label": table.labels.get(key, ""), **table.rows[key]}
+        for key in [*(str(s.pk) for s in subs), *(k for k in table.rows if k not in names)]
+    ]
+    if request.GET.get("export") == "csv" and not error:
+        return csv_response(
+            f"sub_affiliates_{period.start}_{period.end}.csv",
+            ["sub_affiliate", "status", *SUB_METRICS],
+            (
+                [
+                    row["sub"].name if row["sub"] else row["label"],
+                    row["sub"].status if row["sub"] else "",
+                    *(_cell(m, row[m]) for m in SUB_METRICS),
+                ]
+                for row in rows
+            ),
+        )
     return render(
         request,
         "affiliates/sub_affiliates.html",
         {
             "affiliate": affiliate,
-            "subs": subs,
-            "totals": totals,
+            "stats": picker,
+            "error": error,
+            "rows": rows,
+            "totals": table.totals,
+            "metrics": SUB_METRICS,
             "period": period,
+            "query": data.urlencode(),
             "referral": request.build_absolute_uri(f"/signup/?ref={affiliate.referral_code}"),
         },
+        status=400 if error else 200,
     )
 
 

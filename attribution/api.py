@@ -67,8 +67,11 @@ class ReportView(APIView):
     permission_classes = [IsManagerOrActiveAffiliate]
     query_serializer: type[StatsQuerySerializer] = StatsQuerySerializer
 
-    def parse(self, request: Request) -> tuple[StatsQuerySerializer, ReportScope, reports.Period]:
-        """The query, whose figures it asks for and its period; a 400 that says what is wrong."""
+    def parse(
+        self, request: Request
+    ) -> tuple[StatsQuerySerializer, ReportScope, reports.Period, reports.Filters]:
+        """The query, whose figures it asks for, its period and filters; a 400 that says what
+        is wrong."""
         query = self.query_serializer(
             data={k: v for k, v in request.query_params.items() if v != ""}
         )
@@ -83,9 +86,10 @@ class ReportView(APIView):
                 start=query.validated_data.get("start"),
                 end=query.validated_data.get("end"),
             )
+            filters = query.filters()
         except reports.ReportError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
-        return query, scope, period
+        return query, scope, period, filters
 
 
 class StatsView(ReportView):
@@ -97,28 +101,31 @@ class StatsView(ReportView):
         responses={200: StatsSerializer, 400: BAD_QUERY, 404: NO_AFFILIATE},
     )
     def get(self, request: Request) -> Response:
-        query, scope, period = self.parse(request)
+        _, scope, period, filters = self.parse(request)
         table = reports.summary(
             affiliate_ids=scope.affiliate_ids,
             period=period,
-            filters=query.filters(),
+            filters=filters,
             currency=scope.currency,
             time_zone=scope.time_zone,
         )
         days = reports.daily(
             affiliate_ids=scope.affiliate_ids,
             period=period,
-            filters=query.filters(),
+            filters=filters,
             currency=scope.currency,
             time_zone=scope.time_zone,
         )
+        totals = table.totals
         data = {
             "period": period_data(period),
             "currency": scope.currency,
             "time_zone": scope.time_zone,
             "columns": table.rows,
             "mobile": table.mobile(),
-            "totals": table.totals,
+            "totals": totals,
+            "from_sub_affiliates": totals["sub_commission"],
+            "earned": totals["commission"] + totals["sub_commission"],
             "daily": days,
         }
         return Response(StatsSerializer(data).data)
@@ -135,12 +142,8 @@ class StatsBreakdownView(ReportView):
         responses={200: BreakdownSerializer, 400: BAD_QUERY, 404: NO_AFFILIATE},
     )
     def get(self, request: Request) -> Response:
-        query, scope, period = self.parse(request)
+        query, scope, period, filters = self.parse(request)
         by = query.validated_data["by"]
-        filters = query.filters()
-        if by.startswith("sub") and (filters.country or filters.platform or filters.channel):
-            # The sub id rollups are kept per campaign only: say so rather than ignore them.
-            raise ValidationError({"detail": "sub id breakdowns can be filtered by campaign only"})
         try:
             table = reports.breakdown(
                 by=by,

@@ -15,9 +15,9 @@ FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 MAX_ID = 2**63 - 1
 
 
-def money() -> serializers.DecimalField:
+def money(**kwargs: Any) -> serializers.DecimalField:
     """An amount as a string with two decimals (Decimal, never float)."""
-    return serializers.DecimalField(max_digits=None, decimal_places=2)
+    return serializers.DecimalField(max_digits=None, decimal_places=2, **kwargs)
 
 
 # --- stats: the query ---------------------------------------------------------------------------
@@ -46,6 +46,11 @@ class StatsQuerySerializer(serializers.Serializer):
     )
     platform = serializers.ChoiceField(choices=list(reports.COLUMNS), required=False)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    sub1 = serializers.CharField(required=False, max_length=255, help_text="One sub id at a time.")
+    sub2 = serializers.CharField(required=False, max_length=255)
+    sub3 = serializers.CharField(required=False, max_length=255)
+    sub4 = serializers.CharField(required=False, max_length=255)
+    sub5 = serializers.CharField(required=False, max_length=255)
     affiliate = serializers.IntegerField(
         required=False,
         min_value=1,
@@ -67,6 +72,7 @@ class StatsQuerySerializer(serializers.Serializer):
             country=data.get("country", "").upper(),
             platform=data.get("platform", ""),
             channel=data.get("channel", ""),
+            subs=tuple(data.get(sub, "") for sub in reports.SUBS),
         )
 
 
@@ -79,7 +85,9 @@ class BreakdownQuerySerializer(StatsQuerySerializer):
 
 class MetricsSerializer(serializers.Serializer):
     clicks = serializers.IntegerField()
-    unique_clicks = serializers.IntegerField()
+    unique_clicks = serializers.IntegerField(
+        allow_null=True, help_text="Not kept per sub id value: null under a sub id filter."
+    )
     installs = serializers.IntegerField()
     registrations = serializers.IntegerField()
     ftds = serializers.IntegerField(help_text="First-time deposits")
@@ -87,7 +95,8 @@ class MetricsSerializer(serializers.Serializer):
     rejected = serializers.IntegerField()
     deposit_amount = money()
     revenue = money()
-    commission = money()
+    commission = money(help_text="The affiliate's own commission.")
+    sub_commission = money(help_text="The affiliate's share of its sub-affiliates' commission.")
 
 
 class ColumnsSerializer(serializers.Serializer):
@@ -95,9 +104,11 @@ class ColumnsSerializer(serializers.Serializer):
     android = MetricsSerializer()
     skan = MetricsSerializer(help_text="SKAdNetwork: Apple's aggregated iOS installs.")
     web = MetricsSerializer()
-    revshare = MetricsSerializer(
+    monthly = MetricsSerializer(
         required=False,
-        help_text="Only when the period has monthly RevShare: its commission, not per platform.",
+        help_text="Only when the period has monthly RevShare or tier top-ups: their commission, "
+        "tied to no conversion (counted on the month's last day; no campaign, platform or "
+        "country filter matches it).",
     )
 
 
@@ -112,6 +123,7 @@ class DaySerializer(serializers.Serializer):
     day = serializers.DateField()
     mobile = MetricsSerializer()
     web = MetricsSerializer()
+    monthly = MetricsSerializer(help_text="Monthly commission (RevShare, tier top-ups) only.")
 
 
 class StatsSerializer(serializers.Serializer):
@@ -123,6 +135,10 @@ class StatsSerializer(serializers.Serializer):
     columns = ColumnsSerializer()
     mobile = MetricsSerializer(help_text="iOS + Android + SKAN")
     totals = MetricsSerializer()
+    from_sub_affiliates = money(
+        help_text="What the affiliate earned from its sub-affiliates (totals.sub_commission)."
+    )
+    earned = money(help_text="Own commission plus the share of sub-affiliates'.")
     daily = DaySerializer(many=True)
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from affiliates.models import Affiliate
 from affiliates.services import Actor, audit_bulk, audit_record
 from attribution.models import Conversion, ConversionType
+from attribution.rollups import keep
 from portal.lib.bulk import insert_many
 
 from . import fx, plans
@@ -61,6 +62,9 @@ def _set_status(entry: LedgerEntry, status: str, *, actor: Actor = None, note: s
     old = entry.status
     entry.status = status
     entry.save(update_fields=["status"])
+    if (old == Status.VOID) != (status == Status.VOID):
+        # The dashboards' commission counters follow, in this transaction.
+        keep.commission_apply([entry], sign=1 if old == Status.VOID else -1)
     audit_record(obj=entry, field="status", old=old, new=status, actor=actor, note=note)
 
 
@@ -99,6 +103,7 @@ def _entry(
         available_at=available_at,
         note=note[:300],
     )
+    keep.commission_apply([entry])
     audit_record(obj=entry, field="status", old="", new=status, actor=None, note="accrued")
     return entry
 
@@ -174,6 +179,7 @@ def _undo(entry: LedgerEntry, *, actor: Actor, why: str) -> None:
         available_at=min(now, entry.available_at),
         note=why[:300],
     )
+    keep.commission_apply([reversal])
     audit_record(obj=reversal, field="status", old="", new=Status.APPROVED, actor=actor, note=why)
 
 
@@ -453,6 +459,7 @@ def _write_accruals(accruals: list[_Accrual]) -> None:
         for parent, share, rate, why in a.shares
     ]
     insert_many(derived)
+    keep.commission_apply([*entries, *derived])
     audit_bulk([e for e in (*entries, *derived)], field="status", old="", new=None, note="accrued")
 
 

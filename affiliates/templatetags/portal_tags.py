@@ -13,11 +13,12 @@ LABELS = {
     "ftds": "FTDs",
     "deposits": "Deposits",
     "rejected": "Rejected",
-    "deposit_amount": "Deposit amount",
-    "revenue": "Revenue",
+    "deposit_amount": "Revenue: deposits",
+    "revenue": "Revenue: in-app purchases",
     "commission": "Commission",
+    "sub_commission": "From sub-affiliates",
 }
-MONEY = {"deposit_amount", "revenue", "commission"}
+MONEY = {"deposit_amount", "revenue", "commission", "sub_commission"}
 
 
 @register.filter

@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from affiliates.models import Affiliate
 from attribution.models import Click, Conversion, DailyRollup, HourlyRollup, SubRollup
-from attribution.models.rollups import COUNTERS, DIMENSIONS, SUB_DIMENSIONS
+from attribution.models.rollups import COUNTERS, DAILY_DIMENSIONS, DIMENSIONS, SUB_DIMENSIONS
 from attribution.processing import amend
 from attribution.rollups import keep
 from tests.attribution.test_crediting import af_install, click, postback
@@ -22,8 +22,10 @@ def rows(model) -> set[tuple]:
     """Rollup rows as comparable tuples, leaving out rows whose counters are all zero."""
     if model is SubRollup:
         fields = ["day", *SUB_DIMENSIONS]
+    elif model is DailyRollup:
+        fields = ["day", *DAILY_DIMENSIONS]
     else:
-        fields = ["day" if model is DailyRollup else "hour", *DIMENSIONS]
+        fields = ["hour", *DIMENSIONS]
     counters_of = [c for c in COUNTERS if c in {f.name for f in model._meta.fields}]
     out = set()
     for row in model.objects.values(*fields, *counters_of):
