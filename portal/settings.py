@@ -145,6 +145,10 @@ POSTBACK_SWEEP_GRACE_SECONDS = env.int("POSTBACK_SWEEP_GRACE_SECONDS", default=1
 POSTBACK_SWEEP_BATCH = env.int("POSTBACK_SWEEP_BATCH", default=5000)
 # Inbox rows one attribution task takes at a time (the sweep and ingestion publish batches).
 POSTBACK_BATCH = env.int("POSTBACK_BATCH", default=200)
+# A row that keeps meeting database errors (a statement of its own timing out) is marked failed
+# after this many attempts, so that it never holds up the rows behind it. A row that fails for a
+# reason of its own (a value the database refuses) is marked failed at once.
+POSTBACK_MAX_ATTEMPTS = env.int("POSTBACK_MAX_ATTEMPTS", default=5)
 # How the web process hands stored postbacks to the workers (attribution/handoff.py):
 # "background", a thread per process publishing one task per batch every 50 ms; or "sync", one
 # task per postback from the request itself (the embedded default: a file per message anyway).

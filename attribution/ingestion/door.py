@@ -23,14 +23,9 @@ from django.utils import timezone
 from attribution.ingestion import groupcommit, handoff
 from attribution.models import Postback, PostbackSource, SourceKind
 from attribution.parsing import skadnetwork
-from attribution.parsing.adapters import PostbackError, get_adapter
-from attribution.parsing.wire import (
-    Malformed,
-    bounded_key,
-    clean_text,
-    payload_of,
-    signature_matches,
-)
+from attribution.parsing.adapters import PostbackError, SourceSettings
+from attribution.parsing.reading import read_postback
+from attribution.parsing.wire import Malformed, bounded_key, clean_text, signature_matches
 from portal.lib.networks import sender_allowed
 
 MAX_BODY = 64 * 1024
@@ -61,6 +56,8 @@ class SourceRef:
     hmac_secret: str
     allowed_networks: str
     is_active: bool
+    event_mapping: dict[str, Any]
+    revenue_unit: str
 
 
 def _source_sql() -> str:
@@ -69,7 +66,7 @@ def _source_sql() -> str:
     # (bench/postbacks.py). Both tokens are indexed; the current one wins over a previous one.
     return (
         "SELECT id, hmac_secret, allowed_networks, is_active, token = %s, "  # noqa: S608
-        f"previous_token_valid_until FROM {table} "
+        f"previous_token_valid_until, event_mapping, revenue_unit FROM {table} "
         "WHERE kind = %s AND (token = %s OR (previous_token = %s AND "
         "previous_token_valid_until > %s)) ORDER BY (token = %s) DESC LIMIT 1"
     )
@@ -101,7 +98,8 @@ def find_source(*, kind: str, token: str, now: datetime) -> SourceRef | None:
     if row is None:
         _sources.pop(key, None)
         return None
-    source = SourceRef(row[0], row[1], row[2], bool(row[3]))
+    mapping = json.loads(row[6]) if isinstance(row[6], str) else row[6]  # SQLite: text
+    source = SourceRef(row[0], row[1], row[2], bool(row[3]), mapping or {}, row[7])
     seconds = settings.POSTBACK_SOURCE_CACHE_SECONDS
     if seconds > 0:
         _sources[key] = (time.monotonic() + seconds, source, None if row[4] else _aware(row[5]))
@@ -238,7 +236,11 @@ def postback_ingest(
         if not signature_matches(source.hmac_secret, signed, str(meta.get("HTTP_X_SIGNATURE", ""))):
             return Outcome(403, {"error": "X-Signature does not match (sha256 HMAC)"})
 
-    text = body.decode("utf-8", errors="replace")
+    # What is stored is what is read, here and in the worker: the text without control
+    # characters (PostgreSQL cannot hold NUL), parsed by the same function.
+    text = clean_text(body.decode("utf-8", errors="replace"))
+    query = clean_text(query)
+    content_type = clean_text(str(meta.get("CONTENT_TYPE", "")))[:200]
     common = {
         "source_id": source.pk,
         "kind": kind,
@@ -250,14 +252,16 @@ def postback_ingest(
         "received_at": now,
     }
     try:
-        event = get_adapter(kind).parse(
-            payload_of(
-                method=method,
-                query=query,
-                body=text,
-                content_type=str(meta.get("CONTENT_TYPE", "")),
-            )
-        )
+        event = read_postback(
+            kind=kind,
+            method=method,
+            query=query,
+            body=text,
+            content_type=content_type,
+            event_mapping=source.event_mapping,
+            # As the worker reads it: the source's settings (Adjust's revenue in cents, ...).
+            settings=SourceSettings(revenue_unit=source.revenue_unit),
+        ).event
     except (Malformed, PostbackError) as exc:
         reason = str(exc)
         postback_id, _ = _store(
@@ -287,7 +291,7 @@ def apple_ingest(
     answered 200, since a retry cannot fix it; a development-key one is stored but never counted.
     """
     now = timezone.now()
-    text = body.decode("utf-8", errors="replace")
+    text = clean_text(body.decode("utf-8", errors="replace"))  # as stored, as the worker reads
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
