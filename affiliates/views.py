@@ -1,7 +1,6 @@
 """The affiliate's own pages: dashboard, conversions, links, payouts, settings, sign-up."""
 
-import csv
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import wraps
 
 from django.contrib import messages
@@ -22,6 +21,7 @@ from affiliates.forms import EndpointForm, LinkForm, SignupForm
 from affiliates.models import Affiliate
 from attribution.outbound import schedule
 from attribution.rollups import reports
+from portal.lib.spreadsheet import csv_response
 
 View = Callable[..., HttpResponse]
 
@@ -49,15 +49,6 @@ def affiliate_required(view: View) -> View:
             timezone.deactivate()
 
     return wrapper
-
-
-def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return response
 
 
 def _money(value) -> str:
