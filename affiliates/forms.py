@@ -23,11 +23,18 @@ class SignupForm(UserCreationForm):
         model = get_user_model()
         fields = ("username", "email")
 
+    # The form never says that a username or an email has an account: that would tell anyone
+    # who is an affiliate here. ``services.affiliate_apply`` finds out, and the mail to the
+    # address given tells its owner; the page says the same either way.
+
+    def clean_username(self) -> str:
+        return self.cleaned_data["username"]
+
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].lower()
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email exists already.")
-        return email
+        return self.cleaned_data["email"].lower()
+
+    def validate_unique(self) -> None:
+        pass
 
 
 class LinkForm(forms.ModelForm):

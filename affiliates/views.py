@@ -4,13 +4,13 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth import views as auth
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
@@ -418,9 +418,20 @@ def signup(request: HttpRequest) -> HttpResponse:
             currency=data["currency"],
             referral_code=data.get("ref", ""),
         )
-        login(request, affiliate.user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("affiliate-dashboard")
+        # The same answer whether or not the username or email had an account: only the mail
+        # to the address given says which.
+        services.signup_mail(
+            email=data["email"],
+            username=data["username"],
+            applied=affiliate is not None,
+            reset_url=request.build_absolute_uri(reverse("password_reset")),
+        )
+        return redirect("signup-done")
     return render(request, "registration/signup.html", {"form": form})
+
+
+def signup_done(request: HttpRequest) -> HttpResponse:
+    return render(request, "registration/signup_done.html")
 
 
 @affiliate_required

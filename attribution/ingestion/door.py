@@ -8,6 +8,7 @@ one row with ``ON CONFLICT DO NOTHING`` (on PostgreSQL with the rows of concurre
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from attribution.parsing.wire import Malformed, bounded_key, clean_text, signatu
 from portal.lib.networks import sender_allowed
 
 MAX_BODY = 64 * 1024
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 MMP_KINDS = ("appsflyer", "adjust", "branch", "singular", "kochava", "s2s")
@@ -224,7 +227,9 @@ def postback_ingest(
     now = timezone.now()
     if kind not in MMP_KINDS:
         return Outcome(404, {"error": f"unknown postback source {kind!r}"})
-    source = find_source(kind=kind, token=token[:64], now=now)
+    # Tokens are URL-safe base64 (secrets.token_urlsafe); anything else names no source, and
+    # must not reach the database (a NUL cannot even be a PostgreSQL parameter).
+    source = find_source(kind=kind, token=token[:64], now=now) if _TOKEN.fullmatch(token) else None
     if source is None:
         return Outcome(404, {"error": "unknown token for this source"})
     if not source.is_active:

@@ -1,11 +1,12 @@
 """Outbound HTTP to addresses affiliates choose, without becoming a way into our own network.
 
 Only http and https; the host is resolved once and every address must be public (no loopback,
-private, link-local, carrier-grade NAT, multicast, reserved or metadata ranges, also when IPv4 is
-wrapped in IPv6); the connection goes to the address that was checked (no second lookup for a
-rebinding DNS server to answer differently); redirects are followed only to URLs that pass the
-same check. ``allow`` names networks that may be called although not public: the one way to
-relax the check, for tests and private deployments (settings.OUTBOUND_ALLOW_NETWORKS).
+private, link-local, carrier-grade NAT, multicast, reserved or metadata ranges, nor a range that
+tunnels or translates to IPv4: 6to4, Teredo, NAT64, ISATAP, IPv4-mapped and -compatible); the
+connection goes to the address that was checked (no second lookup for a rebinding DNS server to
+answer differently); redirects are followed only to URLs that pass the same check. ``allow``
+names networks that may be called although not public: the one way to relax the check, for
+tests and private deployments (settings.OUTBOUND_ALLOW_NETWORKS).
 """
 
 import http.client
@@ -42,10 +43,29 @@ class Reply:
     url: str
 
 
+# Ranges that carry IPv4 inside IPv6 (or lead to a relay that does): an address in them reaches
+# whatever IPv4 address it wraps, a private one included, through a tunnel or a translator.
+TUNNELS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "2002::/16",  # 6to4
+        "2001::/32",  # Teredo
+        "64:ff9b::/96",  # NAT64, the well-known prefix
+        "64:ff9b:1::/48",  # NAT64, local use
+        "::/96",  # IPv4-compatible (deprecated)
+        "::ffff:0:0/96",  # IPv4-mapped
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT)
+        "192.88.99.0/24",  # 6to4 relay anycast
+    )
+)
+
+
 def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if any(ip in network for network in TUNNELS if network.version == ip.version):
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and (int(ip) >> 32) & 0xFDFFFFFF == 0x5EFE:
+        return False  # ISATAP: an interface id of [02]00:5efe:<IPv4>, under any prefix
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local)
 
 
