@@ -147,14 +147,24 @@ REPORTABLE_REASONS = (Reason.OK, Reason.ORGANIC, Reason.DECLINED)
 def conversion_reported(*, conversion: Conversion, event: PostbackEvent) -> Conversion:
     """Apply the operator's later report of a transaction to its conversion (``first_report``).
 
-    Approved, pending or declined: the deposit the operator confirms, holds or declines, with
-    the ledger (a paid commission is reversed), rollups, an audit row and the affiliate's
-    postbacks following. A report without a status, or one that would override a fraud rule, a
-    lost claim or a manager's decision, changes nothing; the event is kept either way.
+    Approved, pending or declined, also back to an earlier status: the deposit the operator
+    confirms, holds or declines, with the ledger (a paid commission is reversed), rollups, an
+    audit row and the affiliate's postbacks following. A report older (by its own time) than
+    one already applied changes nothing, as does a report without a status, or one that would
+    override a fraud rule, a lost claim or a manager's decision; the event is kept either way.
     """
     wanted = REPORTED_STATUS.get(event.status)
     if wanted is None or not conversion.is_winner or conversion.reason not in REPORTABLE_REASONS:
         return conversion
+    if event.occurred_at is not None and (
+        PostbackEvent.objects.filter(
+            source_id=event.source_id, txid=event.txid, occurred_at__gt=event.occurred_at
+        )
+        .exclude(status="")
+        .exclude(pk=event.pk)
+        .exists()
+    ):
+        return conversion  # a report of a later time of its own came first: it stands
     if wanted == Conversion.Status.REJECTED:
         reason = Reason.DECLINED
     else:
