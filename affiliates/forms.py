@@ -2,10 +2,11 @@ import zoneinfo
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, UserCreationForm
 
 from attribution.models import OutboundEndpoint
 
+from . import twofactor
 from .models import Affiliate, Campaign, TrackingLink
 
 ZONES = sorted(zoneinfo.available_timezones())
@@ -35,6 +36,30 @@ class SignupForm(UserCreationForm):
 
     def validate_unique(self) -> None:
         pass
+
+
+class LoginForm(AuthenticationForm):
+    """``/login/``: a password, and for a manager the one-time code from their authenticator
+    (checked only once the password is right: see ``twofactor``)."""
+
+    otp_token = forms.CharField(
+        required=False,
+        max_length=16,
+        label="One-time code (managers)",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        self.otp_device = None
+        user = self.get_user()
+        if user is not None and twofactor.required(user):
+            try:
+                self.otp_device = twofactor.totp_device(user, cleaned.get("otp_token"))
+            except forms.ValidationError:
+                self.user_cache = None
+                raise
+        return cleaned
 
 
 class LinkForm(forms.ModelForm):

@@ -10,6 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.mail import send_mail
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q, QuerySet
+from rest_framework.authtoken.models import Token
 
 from portal.lib.bulk import insert_many
 
@@ -140,3 +141,10 @@ def link_create(*, affiliate: Affiliate, campaign: Campaign, **fields: str) -> T
         campaign=campaign,
         **{k: v for k, v in fields.items() if k in allowed and v is not None},
     )
+
+
+def api_token_renew(*, user: AbstractBaseUser) -> Token:
+    """A new API token for ``user``; the old one stops working."""
+    with transaction.atomic():
+        Token.objects.filter(user=user).delete()
+        return Token.objects.create(user=user)

@@ -7,7 +7,7 @@ from .forms import AffiliatePasswordResetForm
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("signup/sent/", views.signup_done, name="signup-done"),
-    path("login/", auth.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path(
         "password-reset/",

@@ -13,11 +13,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
 from rest_framework.authtoken.models import Token
 
 from affiliates import selectors, services
 from affiliates.filters import ConversionFilter, StatsFilter
-from affiliates.forms import EndpointForm, LinkForm, SignupForm
+from affiliates.forms import EndpointForm, LinkForm, LoginForm, SignupForm
 from affiliates.models import Affiliate
 from attribution.outbound import schedule
 from attribution.rollups import reports
@@ -428,6 +429,19 @@ def signup(request: HttpRequest) -> HttpResponse:
         )
         return redirect("signup-done")
     return render(request, "registration/signup.html", {"form": form})
+
+
+class LoginView(auth.LoginView):
+    """``/login/``: a manager's session is verified by their one-time code (``LoginForm``)."""
+
+    form_class = LoginForm
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: LoginForm) -> HttpResponse:
+        response = super().form_valid(form)
+        if form.otp_device is not None:
+            otp_login(self.request, form.otp_device)
+        return response
 
 
 def signup_done(request: HttpRequest) -> HttpResponse:

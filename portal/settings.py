@@ -198,6 +198,8 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # where asked for, and by default in DEBUG so that `make run` works without an authenticator.
 ADMIN_2FA = env.bool("ADMIN_2FA", default=not DEBUG)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Affiliate portal")
+# With ADMIN_2FA a manager's API token is issued only for a one-time code, and lasts this long.
+STAFF_TOKEN_HOURS = env.int("STAFF_TOKEN_HOURS", default=12)
 
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"
@@ -254,7 +256,7 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "affiliates.authentication.PortalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
