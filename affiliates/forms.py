@@ -82,6 +82,7 @@ class EndpointForm(forms.ModelForm):
 
     def __init__(self, *args, affiliate: Affiliate, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.instance.affiliate = affiliate  # the model's checks count the affiliate's URLs
         self.fields["campaign"].queryset = Campaign.objects.filter(
             pk__in=affiliate.links.values("campaign_id")
         )

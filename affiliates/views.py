@@ -452,8 +452,11 @@ def signup_done(request: HttpRequest) -> HttpResponse:
 @require_POST
 def postback_test(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = get_object_or_404(selectors.endpoints_of(request.affiliate), pk=endpoint_id)
-    schedule.outbound_test(endpoint=endpoint)
-    messages.success(request, "A test postback is on its way; see the delivery log.")
+    refused = schedule.outbound_test(endpoint=endpoint)
+    if refused:
+        messages.error(request, refused)
+    else:
+        messages.success(request, "A test postback is on its way; see the delivery log.")
     return redirect("affiliate-postbacks")
 
 

@@ -368,9 +368,11 @@ class OutboundEndpointAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a test postback")
     def send_test(self, request: HttpRequest, queryset: QuerySet[OutboundEndpoint]) -> None:
-        for endpoint in queryset:
-            schedule.outbound_test(endpoint=endpoint)
-        self.message_user(request, "Test postbacks queued; see the delivery log.")
+        refused = [r for endpoint in queryset if (r := schedule.outbound_test(endpoint=endpoint))]
+        if refused:
+            self.message_user(request, f"{len(refused)} not sent: {refused[0]}", messages.WARNING)
+        else:
+            self.message_user(request, "Test postbacks queued; see the delivery log.")
 
     @admin.action(description="Switch back on (resets the failure count)")
     def enable(self, request: HttpRequest, queryset: QuerySet[OutboundEndpoint]) -> None:

@@ -168,6 +168,13 @@ if POSTBACK_GROUP_COMMIT and not _POSTGRES:
 POSTBACK_SOURCE_CACHE_SECONDS = env.float("POSTBACK_SOURCE_CACHE_SECONDS", default=5.0)
 # The longest the first row of a group waits for the requests under way to join it.
 POSTBACK_GROUP_COMMIT_WAIT_MS = env.float("POSTBACK_GROUP_COMMIT_WAIT_MS", default=10.0)
+# Outbound postbacks (calls to affiliates' own servers) have a queue and workers of their own:
+# `celery -A portal worker -Q outbound`. Attribution workers take the default queue only
+# (`-Q celery`), so a slow receiver can never delay attribution.
+CELERY_TASK_ROUTES = {
+    "attribution.dispatch_outbound": {"queue": "outbound"},
+    "attribution.send_outbound": {"queue": "outbound"},
+}
 CELERY_BEAT_SCHEDULE = {
     "sweep-postbacks": {"task": "attribution.sweep_postbacks", "schedule": 60.0},
     "fill-click-rollups": {"task": "attribution.fill_click_rollups", "schedule": 60.0},
@@ -297,6 +304,17 @@ SPECTACULAR_SETTINGS = {
 # private deployments only (e.g. "10.20.0.0/16"; "0.0.0.0/0,::/0" turns the check off).
 OUTBOUND_ALLOW_NETWORKS = env.list("OUTBOUND_ALLOW_NETWORKS", default=[])
 OUTBOUND_TIMEOUT_SECONDS = env.float("OUTBOUND_TIMEOUT_SECONDS", default=5.0)
+# The whole of one delivery, from DNS to the last byte read: a receiver that trickles its answer
+# is cut off here (OUTBOUND_TIMEOUT_SECONDS bounds each connect and read only).
+OUTBOUND_DEADLINE_SECONDS = env.float("OUTBOUND_DEADLINE_SECONDS", default=10.0)
+# Postback URLs an affiliate may have (the forms refuse more; only this many are called).
+OUTBOUND_MAX_ENDPOINTS = env.int("OUTBOUND_MAX_ENDPOINTS", default=10)
+# Deliveries that may wait for one URL; past it, a delivery is logged as failed, not queued.
+OUTBOUND_MAX_QUEUED = env.int("OUTBOUND_MAX_QUEUED", default=50)
+# A count of waiting deliveries not touched for this long was left by lost tasks: start again.
+OUTBOUND_QUEUED_STALE_SECONDS = env.int("OUTBOUND_QUEUED_STALE_SECONDS", default=3600)
+# The test button: one test per URL this often, and none while deliveries wait for it.
+OUTBOUND_TEST_INTERVAL_SECONDS = env.int("OUTBOUND_TEST_INTERVAL_SECONDS", default=60)
 OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=5)
 OUTBOUND_BACKOFF_SECONDS = env.int("OUTBOUND_BACKOFF_SECONDS", default=30)
 OUTBOUND_DISABLE_AFTER = env.int("OUTBOUND_DISABLE_AFTER", default=20)

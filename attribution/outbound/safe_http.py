@@ -13,8 +13,12 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -77,7 +81,26 @@ def _allowed(address: str, allow: Sequence[Network]) -> bool:
     return is_public(address) or any(ip in network for network in allow)
 
 
-def resolve(url: str, *, allow: Sequence[Network] = ()) -> Target:
+class DeadlineExceeded(TimeoutError):
+    """The delivery took longer than its overall deadline."""
+
+
+# getaddrinfo has no timeout of its own: it runs here, and is given up on at the deadline (its
+# thread finishes when the resolver gives up).
+_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="outbound-dns")
+
+
+def _getaddrinfo(host: str, port: int, timeout: float | None) -> list:
+    if timeout is None:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    future = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        return future.result(timeout=max(timeout, 0.001))
+    except FutureTimeout:
+        raise DeadlineExceeded(f"{host} did not resolve in time") from None
+
+
+def resolve(url: str, *, allow: Sequence[Network] = (), timeout: float | None = None) -> Target:
     """Check ``url`` and pick the address to connect to; Refused says what is wrong."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -92,7 +115,7 @@ def resolve(url: str, *, allow: Sequence[Network] = ()) -> Target:
     except ValueError:
         raise Refused("the URL's port is not a number from 1 to 65535") from None
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = _getaddrinfo(host, port, timeout)
     except (socket.gaierror, UnicodeError) as exc:
         raise Refused(f"{host} does not resolve: {exc}") from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
@@ -127,6 +150,31 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
 
 
+class _Watchdog:
+    """Cuts a connection off at the deadline, whatever it is waiting for: a per-read timeout
+    alone lets a receiver that trickles a byte at a time hold a worker for ever."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.connection = connection
+        self.fired = False
+        self.timer = threading.Timer(max(seconds, 0.001), self._fire)
+        self.timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self.connection.sock
+        if sock is not None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> "_Watchdog":
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.cancel()
+
+
 def request(
     method: str,
     url: str,
@@ -134,22 +182,48 @@ def request(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 5.0,
+    deadline: float | None = None,
     allow: Sequence[Network] = (),
 ) -> Reply:
-    """Send one request (following safe redirects); raises Refused or OSError."""
+    """Send one request (following safe redirects) and read the start of its reply.
+
+    ``timeout`` bounds each connect and read; ``deadline`` (seconds) the whole of it, DNS and
+    redirects included. Raises Refused, DeadlineExceeded, OSError or http.client.HTTPException.
+    """
     started = time.monotonic()
+    ends = None if deadline is None else started + deadline
+
+    def left() -> float | None:
+        if ends is None:
+            return None
+        remaining = ends - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceeded(f"no complete answer within {deadline:g} s")
+        return remaining
+
     for _ in range(MAX_REDIRECTS + 1):
-        target = resolve(url, allow=allow)
+        target = resolve(url, allow=allow, timeout=left())
         connection_class = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
-        connection = connection_class(target, timeout)
+        remaining = left()
+        connection = connection_class(
+            target, timeout if remaining is None else min(timeout, remaining)
+        )
+        watchdog = _Watchdog(connection, remaining if remaining is not None else 0)
         try:
-            connection.request(method, target.path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            data = response.read(SNIPPET)
-            location = response.getheader("Location")
-            status = response.status
+            with watchdog if remaining is not None else nullcontext():
+                connection.request(method, target.path, body=body, headers=headers or {})
+                response = connection.getresponse()
+                data = response.read(SNIPPET)
+                location = response.getheader("Location")
+                status = response.status
+        except (OSError, http.client.HTTPException):
+            if watchdog.fired:
+                raise DeadlineExceeded(f"no complete answer within {deadline:g} s") from None
+            raise
         finally:
             connection.close()
+        if watchdog.fired:  # cut off mid-reply: what was read is no answer
+            raise DeadlineExceeded(f"no complete answer within {deadline:g} s")
         if status in (301, 302, 303, 307, 308) and location:
             url = urljoin(url, location)
             if status == 303 or (status in (301, 302) and method == "POST"):
