@@ -54,6 +54,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.lib.csp.ContentSecurityPolicyMiddleware",
+    # A database that is away answers 503, a body that never came 408 (portal/lib/deadlines.py).
+    "portal.lib.deadlines.UnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -104,6 +106,26 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, with a deadline on the reuse health check in web processes.
+        DATABASES["default"]["ENGINE"] = "portal.lib.postgresql"
+    # A database that does not answer must fail fast, not hold requests: connecting gives up
+    # after DB_CONNECT_TIMEOUT; a connection whose packets go unanswered (a partition) is
+    # dropped by TCP within seconds (tcp_user_timeout, keepalives).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=3),
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+            "tcp_user_timeout": env.int("DB_TCP_USER_TIMEOUT_MS", default=5000),
+        }
+    )
+# Web processes only (portal/wsgi.py): no database round trip of a request waits longer.
+DB_QUERY_DEADLINE_SECONDS = env.float("DB_QUERY_DEADLINE_SECONDS", default=5.0)
+# Behind gunicorn: a request's body must arrive within this (portal/lib/deadlines.py).
+REQUEST_BODY_TIMEOUT_SECONDS = env.float("REQUEST_BODY_TIMEOUT_SECONDS", default=10.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -160,7 +182,7 @@ if POSTBACK_HANDOFF not in ("background", "sync"):
     )
 # Concurrent postback requests of one process share one INSERT and one commit
 # (attribution/groupcommit.py): PostgreSQL only, on by default there.
-_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+_POSTGRES = DATABASES["default"]["ENGINE"] == "portal.lib.postgresql"
 POSTBACK_GROUP_COMMIT = env.bool("POSTBACK_GROUP_COMMIT", default=_POSTGRES)
 if POSTBACK_GROUP_COMMIT and not _POSTGRES:
     raise ImproperlyConfigured("POSTBACK_GROUP_COMMIT needs PostgreSQL (DATABASE_URL)")
@@ -240,7 +262,7 @@ STORAGES = {
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load balancers probe over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
