@@ -26,7 +26,9 @@ from contextlib import contextmanager, suppress
 from itertools import count
 from typing import Any
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.db.backends.signals import connection_created
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 
 logger = logging.getLogger(__name__)
@@ -68,8 +70,12 @@ class _DeadlineInput:
 class BodyDeadline:
     """WSGI middleware: the request body arrives within ``seconds`` or the answer is 408."""
 
-    def __init__(self, app: Callable, seconds: float, watchdog: "QueryWatchdog") -> None:
-        self.app, self.seconds, self.watchdog = app, seconds, watchdog
+    def __init__(self, app: Callable, seconds: float) -> None:
+        self.app, self.seconds = app, seconds
+
+    @property
+    def watchdog(self) -> "QueryWatchdog":
+        return shared_watchdog()
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         sock = environ.get("gunicorn.socket")
@@ -202,6 +208,26 @@ def _cut(fd: int, how: int) -> None:
             dup.shutdown(how)
         dup.close()
         logger.warning("a socket read cut off at its deadline")
+
+
+_shared: list[QueryWatchdog] = []
+
+
+def shared_watchdog() -> QueryWatchdog:
+    """The process's watchdog (one thread), with the database deadline of the settings."""
+    if not _shared:
+        _shared.append(QueryWatchdog(settings.DB_QUERY_DEADLINE_SECONDS))
+    return _shared[0]
+
+
+def install_query_deadline() -> None:
+    """Put the database deadline on every connection this process makes. Web processes only
+    (gunicorn.conf.py's ``post_worker_init``): workers run long batches."""
+    connection_created.connect(_watch_new_connection, weak=False)
+
+
+def _watch_new_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
+    watch_connection(shared_watchdog(), connection)
 
 
 def watch_connection(watchdog: QueryWatchdog, connection: Any) -> None:
