@@ -4,6 +4,7 @@ the API all want the one-time code from the manager's authenticator (TOTP)."""
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.oath import totp
@@ -14,6 +15,15 @@ from rest_framework.test import APIClient
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    # The token endpoint's throttle counts in the cache, which outlives a test.
+    cache.clear()
+    yield
+    cache.clear()
+
 
 PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
 
