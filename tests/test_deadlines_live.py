@@ -18,7 +18,8 @@ from django.db import connection
 
 from attribution.models import Postback
 from tests.factories import PostbackSourceFactory
-from tests.processes import process_env, test_database_url, web_server
+from tests.processes import process_env, web_server
+from tests.processes import test_database_url as database_url  # not a test
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -94,9 +95,9 @@ def _get(url: str, timeout: float = 30) -> tuple[int, dict, float]:
 def test_a_silent_database_gives_503_within_seconds_and_healthz_says_so(tmp_path, group_commit):
     # given gunicorn whose database connections go through a proxy that can fall silent
     source = PostbackSourceFactory(kind="s2s")
-    db = urlsplit(test_database_url())
+    db = urlsplit(database_url())
     proxy = SilentableProxy((db.hostname or "127.0.0.1", db.port or 5432))
-    url = test_database_url().replace(f":{db.port or 5432}/", f":{proxy.port}/")
+    url = database_url().replace(f":{db.port or 5432}/", f":{proxy.port}/")
     if f":{proxy.port}/" not in url:  # no port in the URL: add the proxy's
         url = url.replace(f"@{db.hostname}/", f"@{db.hostname}:{proxy.port}/")
     env = process_env(DATABASE_URL=url, DB_QUERY_DEADLINE_SECONDS="3", DB_CONNECT_TIMEOUT="2")
