@@ -21,7 +21,7 @@ from tests.factories import PostbackSourceFactory
 from tests.processes import process_env, web_server
 from tests.processes import test_database_url as database_url  # not a test
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.live, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 class SilentableProxy:

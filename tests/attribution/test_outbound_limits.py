@@ -273,6 +273,7 @@ def test_the_test_button_cannot_flood(client, alice, no_publish, receivers):
 
 
 @pytest.mark.worker
+@pytest.mark.live
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_slow_and_broken_receivers_do_not_delay_attribution(
