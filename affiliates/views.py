@@ -1,27 +1,28 @@
 """The affiliate's own pages: dashboard, conversions, links, payouts, settings, sign-up."""
 
-import csv
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth import views as auth
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
 from rest_framework.authtoken.models import Token
 
 from affiliates import selectors, services
 from affiliates.filters import ConversionFilter, PeriodFilter, StatsFilter
-from affiliates.forms import EndpointForm, LinkForm, SignupForm
+from affiliates.forms import EndpointForm, LinkForm, LoginForm, SignupForm
 from affiliates.models import Affiliate
 from attribution.outbound import schedule
 from attribution.rollups import reports
+from portal.lib.spreadsheet import csv_response
 
 View = Callable[..., HttpResponse]
 
@@ -49,15 +50,6 @@ def affiliate_required(view: View) -> View:
             timezone.deactivate()
 
     return wrapper
-
-
-def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return response
 
 
 def _money(value) -> str:
@@ -474,17 +466,44 @@ def signup(request: HttpRequest) -> HttpResponse:
             currency=data["currency"],
             referral_code=data.get("ref", ""),
         )
-        login(request, affiliate.user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("affiliate-dashboard")
+        # The same answer whether or not the username or email had an account: only the mail
+        # to the address given says which.
+        services.signup_mail(
+            email=data["email"],
+            username=data["username"],
+            applied=affiliate is not None,
+            reset_url=request.build_absolute_uri(reverse("password_reset")),
+        )
+        return redirect("signup-done")
     return render(request, "registration/signup.html", {"form": form})
+
+
+class LoginView(auth.LoginView):
+    """``/login/``: a manager's session is verified by their one-time code (``LoginForm``)."""
+
+    form_class = LoginForm
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: LoginForm) -> HttpResponse:
+        response = super().form_valid(form)
+        if form.otp_device is not None:
+            otp_login(self.request, form.otp_device)
+        return response
+
+
+def signup_done(request: HttpRequest) -> HttpResponse:
+    return render(request, "registration/signup_done.html")
 
 
 @affiliate_required
 @require_POST
 def postback_test(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = get_object_or_404(selectors.endpoints_of(request.affiliate), pk=endpoint_id)
-    schedule.outbound_test(endpoint=endpoint)
-    messages.success(request, "A test postback is on its way; see the delivery log.")
+    refused = schedule.outbound_test(endpoint=endpoint)
+    if refused:
+        messages.error(request, refused)
+    else:
+        messages.success(request, "A test postback is on its way; see the delivery log.")
     return redirect("affiliate-postbacks")
 
 

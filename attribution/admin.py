@@ -1,7 +1,13 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -22,7 +28,7 @@ from attribution.models import (
 )
 from attribution.outbound import schedule
 from attribution.parsing import senders
-from attribution.processing import amend, trial
+from attribution.processing import amend, trial, work
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -150,10 +156,17 @@ class PostbackAdmin(ReadOnlyAdmin):
     list_select_related = ("source",)
     date_hierarchy = "received_at"
     show_full_result_count = False
+    actions = ("rerun",)
 
     @admin.display(description="Reason")
     def short_reason(self, obj: Postback) -> str:
         return obj.reason[:120]
+
+    @admin.action(description="Re-run failed postbacks")
+    def rerun(self, request: HttpRequest, queryset: QuerySet[Postback]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        count = work.postbacks_rerun(postback_ids=ids, actor=request.user)
+        self.message_user(request, f"{count} failed postback(s) sent to the worker again.")
 
     def get_urls(self):
         return [
@@ -162,8 +175,21 @@ class PostbackAdmin(ReadOnlyAdmin):
                 self.admin_site.admin_view(self.health_view),
                 name="attribution_postback_health",
             ),
+            path(
+                "health/rerun/",
+                self.admin_site.admin_view(self.rerun_view),
+                name="attribution_postback_rerun",
+            ),
             *super().get_urls(),
         ]
+
+    def rerun_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        ids = [int(i) for i in request.POST.getlist("id") if i.isdigit() and len(i) < 19]
+        count = work.postbacks_rerun(postback_ids=ids, actor=request.user)
+        self.message_user(request, f"{count} failed postback(s) sent to the worker again.")
+        return HttpResponseRedirect(reverse("admin:attribution_postback_health"))
 
     def health_view(self, request: HttpRequest) -> HttpResponse:
         context = {
@@ -342,9 +368,11 @@ class OutboundEndpointAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a test postback")
     def send_test(self, request: HttpRequest, queryset: QuerySet[OutboundEndpoint]) -> None:
-        for endpoint in queryset:
-            schedule.outbound_test(endpoint=endpoint)
-        self.message_user(request, "Test postbacks queued; see the delivery log.")
+        refused = [r for endpoint in queryset if (r := schedule.outbound_test(endpoint=endpoint))]
+        if refused:
+            self.message_user(request, f"{len(refused)} not sent: {refused[0]}", messages.WARNING)
+        else:
+            self.message_user(request, "Test postbacks queued; see the delivery log.")
 
     @admin.action(description="Switch back on (resets the failure count)")
     def enable(self, request: HttpRequest, queryset: QuerySet[OutboundEndpoint]) -> None:

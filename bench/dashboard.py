@@ -28,10 +28,10 @@ definitions):
 * VACUUM ANALYZE at the end.
 
 Step 2: gunicorn (harness.Server, DEBUG off) and ``run_load`` for the bench affiliate, each
-after an unmeasured warm-up: /healthz (a bare JsonResponse: the baseline), GET /dashboard/ with
+after an unmeasured warm-up: /livez (a bare JsonResponse: the baseline), GET /dashboard/ with
 ?period=last30, a custom 90-day range and ?period=last7&by=sub1 (session cookie from a real
 POST /login/ with CSRF), GET /api/v1/stats/ for the 90 days (``Authorization: Token``), then
-/healthz again for drift. p50/p95 and req/s, with the ratio to the bare view.
+/livez again for drift. p50/p95 and req/s, with the ratio to the bare view.
 
 Step 3: in a separate process, Django's test client against the same database with
 CaptureQueriesContext: the query count and SQL time of each measured request (median of three
@@ -124,7 +124,7 @@ UA = {
     "Version/17.5 Safari/605.1.15",
 }
 HEADERS = {"User-Agent": UA["mac"], "Accept": "text/html,application/json"}
-BARE_PATH = "/healthz"
+BARE_PATH = "/livez"  # /healthz asks the database and the broker
 
 # --- Step 1: data -----------------------------------------------------------------------------
 
@@ -1145,8 +1145,8 @@ def measure(args, env, program: dict, now: datetime) -> tuple[list[LoadResult], 
             )
 
         bare_headers = targets[0][2]
-        phases = [("bare /healthz", BARE_PATH, bare_headers), *targets]
-        phases.append(("bare /healthz (again)", BARE_PATH, bare_headers))
+        phases = [("bare /livez", BARE_PATH, bare_headers), *targets]
+        phases.append(("bare /livez (again)", BARE_PATH, bare_headers))
         other_before = harness.db_transactions()
         for n, (label, path, headers) in enumerate(phases, 1):
             if args.warmup > 0:
@@ -1435,7 +1435,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {line}")
     print()
     bare_runs = [r for r in results if r.label.startswith("bare")]
-    bare = harness.pool_results("bare /healthz (pooled)", bare_runs)
+    bare = harness.pool_results("bare /livez (pooled)", bare_runs)
     width = max(len(r.label) for r in results) + 1
     for result in results:
         ratio = ""

@@ -1,5 +1,3 @@
-import csv
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
@@ -8,6 +6,8 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
+
+from portal.lib.spreadsheet import csv_response
 
 from . import runs, tasks
 from .models import (
@@ -146,15 +146,6 @@ class RunForm(forms.ModelForm):
         fields = ("period_start", "period_end")
 
 
-def _csv(rows, filename: str, header: list[str]) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return response
-
-
 @admin.register(PayoutRun)
 class PayoutRunAdmin(admin.ModelAdmin):
     list_display = (
@@ -218,7 +209,20 @@ class PayoutRunAdmin(admin.ModelAdmin):
             .annotate(lines_count=Count("lines"))
             .order_by("run_id", "affiliate_id")
         )
-        return _csv(
+        return csv_response(
+            "payouts.csv",
+            [
+                "run",
+                "period_start",
+                "period_end",
+                "affiliate_id",
+                "affiliate",
+                "amount",
+                "currency",
+                "status",
+                "reference",
+                "entries",
+            ],
             (
                 (
                     p.run_id,
@@ -234,19 +238,6 @@ class PayoutRunAdmin(admin.ModelAdmin):
                 )
                 for p in payouts
             ),
-            "payouts.csv",
-            [
-                "run",
-                "period_start",
-                "period_end",
-                "affiliate_id",
-                "affiliate",
-                "amount",
-                "currency",
-                "status",
-                "reference",
-                "entries",
-            ],
         )
 
 

@@ -10,7 +10,7 @@ import logging
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import OperationalError, connection, transaction
@@ -744,8 +744,33 @@ def _top_up(affiliate_id: int, plan_id: int, period: date, month: list[LedgerEnt
     return 1
 
 
+class MonthOpen(ValueError):
+    """The month is not over everywhere yet; the message says when it will be."""
+
+
+# The last time zone to finish a day is UTC-12: a month is over everywhere 12 hours after it
+# ends in UTC.
+LAST_ZONE_BEHIND_UTC = timedelta(hours=12)
+
+
+def month_over_at(period: date) -> datetime:
+    """When the month of ``period`` has ended in every time zone."""
+    following = (period.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return datetime.combine(following, datetime.min.time(), UTC) + LAST_ZONE_BEHIND_UTC
+
+
 def month_close(*, period: date) -> dict[str, int]:
-    """Close a month: retroactive tiers, then RevShare. Safe to run again."""
+    """Close a month: retroactive tiers, then RevShare. Safe to run again.
+
+    Refuses (``MonthOpen``) a month still in progress somewhere: its RevShare would be booked on
+    part of its revenue, and a second close changes nothing.
+    """
+    period = period.replace(day=1)
+    over_at = month_over_at(period)
+    if timezone.now() < over_at:
+        raise MonthOpen(
+            f"{period:%Y-%m} is not over yet: it can be closed from {over_at:%Y-%m-%d %H:%M} UTC"
+        )
     return {"tiers": tiers_close(period=period), "revshare": revshare_close(period=period)}
 
 

@@ -1,12 +1,14 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from affiliates.permissions import is_manager
+
 from .models import LedgerEntry, Payout
 
 
 def payout_for_viewer(*, payout_id: int, user: AbstractBaseUser) -> Payout | None:
     payouts = Payout.objects.select_related("affiliate", "run")
-    if not user.is_staff:
+    if not is_manager(user):
         payouts = payouts.filter(affiliate__user=user)
     return payouts.filter(pk=payout_id).first()
 

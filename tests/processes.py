@@ -67,9 +67,16 @@ def _stop(proc: subprocess.Popen, log: Path) -> str:
 
 @contextmanager
 def celery_worker(
-    tmp_path: Path, *, concurrency: int = 2, env: dict[str, str] | None = None
+    tmp_path: Path,
+    *,
+    concurrency: int = 2,
+    env: dict[str, str] | None = None,
+    queues: str = "celery,outbound",
 ) -> Iterator[subprocess.Popen]:
-    """A real `celery worker` process over the configured broker, until the block ends."""
+    """A real `celery worker` process over the configured broker, until the block ends.
+
+    ``queues``: what it serves; production runs attribution (``celery``) and outbound postbacks
+    (``outbound``) on workers of their own."""
     log = tmp_path / f"worker-{time.monotonic_ns()}.log"
     cmd = [
         str(BIN / "celery"),
@@ -78,6 +85,7 @@ def celery_worker(
         "worker",
         "--loglevel=INFO",
         f"--concurrency={concurrency}",
+        f"--queues={queues}",
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
@@ -125,7 +133,8 @@ def web_server(
     deadline = time.monotonic() + 60
     while True:
         try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+            # Alive, not ready: some tests start it with the broker or the database away.
+            with urllib.request.urlopen(f"{base}/livez", timeout=2):
                 break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -140,7 +149,7 @@ def web_server(
 def purge_queue(env: dict[str, str] | None = None) -> None:
     """Drop messages left in the broker by earlier runs, so a worker sees only this test's."""
     subprocess.run(
-        [str(BIN / "celery"), "-A", "portal", "purge", "-f"],
+        [str(BIN / "celery"), "-A", "portal", "purge", "-f", "--queues", "celery,outbound"],
         cwd=ROOT,
         env=env or process_env(),
         check=True,

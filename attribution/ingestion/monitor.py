@@ -35,16 +35,21 @@ def ingestion_health(*, now: datetime) -> dict:
         entry["day"][row["status"]] = row["last_day"]
     waiting = Postback.objects.filter(status=Postback.Status.RECEIVED)
     oldest = waiting.order_by("received_at").values_list("received_at", flat=True).first()
-    errors = (
-        Postback.objects.filter(status__in=[Postback.Status.REJECTED, Postback.Status.FAILED])
-        .select_related("source")
+    latest = (
+        Postback.objects.select_related("source")
         .only("id", "kind", "status", "reason", "received_at", "source__name", "source__kind")
-        .order_by("-received_at")[:25]
+        .order_by("-received_at")
     )
+    # Failed rows are listed apart: refusals at the door can be many, and must not push the
+    # rows that wait for a manager's re-run out of sight.
+    errors = [
+        *latest.filter(status=Postback.Status.FAILED)[:25],
+        *latest.filter(status=Postback.Status.REJECTED)[:25],
+    ]
     return {
         "rows": sorted(table.values(), key=lambda e: (e["kind"], str(e["source"] or ""))),
         "backlog": waiting.count(),
         "oldest_waiting": oldest,
-        "errors": list(errors),
+        "errors": errors,
         "statuses": Postback.Status.values,
     }

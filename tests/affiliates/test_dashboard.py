@@ -320,6 +320,8 @@ def test_signing_up_waits_for_approval_and_a_referral_makes_a_sub_affiliate(clie
     assert response.status_code == 302
     newbie = Affiliate.objects.get(user__username="newbie")
     assert (newbie.status, newbie.parent, newbie.time_zone) == ("pending", alice, "Europe/Malta")
+    # the applicant logs in and waits for approval
+    client.post(reverse("login"), {"username": "newbie", "password": "a-Long-passw0rd!"})
     assert client.get(reverse("affiliate-dashboard")).status_code == 403
 
 
