@@ -17,8 +17,11 @@ keepalive = 5
 
 
 def worker_exit(server, worker) -> None:
-    """Write what the worker's committer holds, publish the postback ids it still has."""
+    """Write what the worker's committer holds, publish the postback ids it still has, write
+    its counts of skipped clicks."""
+    from attribution.clicks import visitors
     from attribution.ingestion import groupcommit, handoff
 
     groupcommit.stop()
     handoff.flush()
+    visitors.tally.flush()

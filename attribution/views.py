@@ -25,7 +25,11 @@ def click_redirect(request: HttpRequest, code: str) -> HttpResponse:
     """GET /c/<code>: record the click, 302 to the destination with our click id on it."""
     link = targets.link_for_redirect(code=code[:64])
     recorded = (
-        recording.click_record(link=link, params=request.GET, meta=request.META) if link else None
+        recording.click_record(
+            link=link, params=request.GET, meta=request.META, method=request.method
+        )
+        if link
+        else None
     )
     if recorded is None:
         return render(request, "attribution/link_not_found.html", status=404)

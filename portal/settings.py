@@ -294,6 +294,8 @@ BASE_CURRENCY = env.str("BASE_CURRENCY", default="EUR")
 APPSFLYER_PID = env.str("APPSFLYER_PID", default="affportal_int")
 # Header a CDN or load balancer sets with the visitor's country (Cloudflare: CF-IPCountry).
 COUNTRY_HEADER = env.str("COUNTRY_HEADER", default="HTTP_CF_IPCOUNTRY")
+# How often a web process writes its counts of skipped requests (HEAD, bots) to SkippedClicks.
+CLICK_SKIPPED_FLUSH_SECONDS = env.float("CLICK_SKIPPED_FLUSH_SECONDS", default=10.0)
 # Number of proxies in front of the app whose X-Forwarded-For entries are trusted (0: none).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 

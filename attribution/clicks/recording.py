@@ -13,6 +13,7 @@ from ulid import ULID
 
 from attribution.clicks.destination import ClickContext, build_destination, platform_from_user_agent
 from attribution.clicks.targets import LinkTarget
+from attribution.clicks.visitors import skip_reason, tally
 from attribution.models import (
     REFERRER_MAX,
     SUB_MAX,
@@ -53,18 +54,19 @@ def client_ip(meta: Mapping[str, str]) -> str | None:
 
 @dataclass(frozen=True)
 class RecordedClick:
-    click: Click
+    click: Click | None  # None: not a visitor (HEAD, a bot), redirected but not recorded
     destination: str
 
 
 def click_record(
-    *, link: LinkTarget, params: Mapping[str, str], meta: Mapping[str, str]
+    *, link: LinkTarget, params: Mapping[str, str], meta: Mapping[str, str], method: str = "GET"
 ) -> RecordedClick | None:
     """Record one click on ``link`` and work out where the visitor goes.
 
     ``params`` are the query parameters (sub1..sub5, gaid, idfa), ``meta`` the request's META.
-    One INSERT and nothing else: this runs on every click. Returns None when the campaign has no
-    destination for anyone.
+    One INSERT and nothing else: this runs on every click. A ``HEAD`` request or a bot's is
+    redirected alike (with no click id: there is no click) and only counted (``visitors``).
+    Returns None when the campaign has no destination for anyone.
     """
     user_agent = clean_line(meta.get("HTTP_USER_AGENT", ""), USER_AGENT_MAX)
     platform = platform_from_user_agent(user_agent)
@@ -78,6 +80,22 @@ def click_record(
         f"sub{i}": clean_line(params.get(f"sub{i}") or link.subs[i - 1], SUB_MAX)
         for i in range(1, 6)
     }
+    skipped = skip_reason(method=method, user_agent=user_agent)
+    if skipped:
+        tally.add(link_id=link.link_id, reason=skipped)
+        ctx = ClickContext(
+            click_id="",
+            affiliate_id=link.affiliate_id,
+            campaign_id=link.campaign_id,
+            campaign_name=link.campaign_name,
+            subs=subs,
+            lookback_days=link.lookback_days,
+            deep_link=link.deep_link,
+        )
+        return RecordedClick(
+            click=None,
+            destination=build_destination(template, ctx, appsflyer_pid=settings.APPSFLYER_PID),
+        )
     country = meta.get(settings.COUNTRY_HEADER, "")
     click = Click(
         click_id=str(ULID()),
