@@ -294,6 +294,20 @@ BASE_CURRENCY = env.str("BASE_CURRENCY", default="EUR")
 APPSFLYER_PID = env.str("APPSFLYER_PID", default="affportal_int")
 # Header a CDN or load balancer sets with the visitor's country (Cloudflare: CF-IPCountry).
 COUNTRY_HEADER = env.str("COUNTRY_HEADER", default="HTTP_CF_IPCOUNTRY")
+# Clicks (attribution/clicks/writing.py): concurrent clicks of one web process share one COPY and
+# one commit on PostgreSQL (CLICK_GROUP_COMMIT); "sync" answers 302 once the click is committed,
+# "buffered" answers first and writes within CLICK_GROUP_COMMIT_WAIT_MS (loss window: README).
+CLICK_GROUP_COMMIT = env.bool("CLICK_GROUP_COMMIT", default=_POSTGRES)
+if CLICK_GROUP_COMMIT and not _POSTGRES:
+    raise ImproperlyConfigured("CLICK_GROUP_COMMIT needs PostgreSQL (DATABASE_URL)")
+CLICK_GROUP_COMMIT_WAIT_MS = env.float("CLICK_GROUP_COMMIT_WAIT_MS", default=10.0)
+CLICK_WRITE = env.str("CLICK_WRITE", default="sync")
+if CLICK_WRITE not in ("sync", "buffered"):
+    raise ImproperlyConfigured(f"CLICK_WRITE must be sync or buffered, not {CLICK_WRITE!r}")
+if CLICK_WRITE == "buffered" and not CLICK_GROUP_COMMIT:
+    raise ImproperlyConfigured("CLICK_WRITE=buffered needs CLICK_GROUP_COMMIT (PostgreSQL)")
+# How long a web process keeps the link behind a /c/<code> it looked up (0: look up every time).
+CLICK_LINK_CACHE_SECONDS = env.float("CLICK_LINK_CACHE_SECONDS", default=5.0)
 # How often a web process writes its counts of skipped requests (HEAD, bots) to SkippedClicks.
 CLICK_SKIPPED_FLUSH_SECONDS = env.float("CLICK_SKIPPED_FLUSH_SECONDS", default=10.0)
 # Number of proxies in front of the app whose X-Forwarded-For entries are trusted (0: none).
