@@ -166,6 +166,7 @@ POSTBACK_GROUP_COMMIT_WAIT_MS = env.float("POSTBACK_GROUP_COMMIT_WAIT_MS", defau
 CELERY_BEAT_SCHEDULE = {
     "sweep-postbacks": {"task": "attribution.sweep_postbacks", "schedule": 60.0},
     "fill-click-rollups": {"task": "attribution.fill_click_rollups", "schedule": 60.0},
+    "click-partitions": {"task": "attribution.click_partitions", "schedule": 6 * 3600.0},
     "sweep-ledger": {"task": "payouts.sweep_ledger", "schedule": 60.0},
     "close-previous-month": {"task": "payouts.close_previous_month", "schedule": 3600.0},
 }
@@ -308,6 +309,17 @@ if CLICK_WRITE == "buffered" and not CLICK_GROUP_COMMIT:
     raise ImproperlyConfigured("CLICK_WRITE=buffered needs CLICK_GROUP_COMMIT (PostgreSQL)")
 # How long a web process keeps the link behind a /c/<code> it looked up (0: look up every time).
 CLICK_LINK_CACHE_SECONDS = env.float("CLICK_LINK_CACHE_SECONDS", default=5.0)
+# The click table by month on PostgreSQL (attribution/clicks/partitions.py): partitions made this
+# many months ahead (beat, daily), and months of clicks kept (0: all; else at least 4, so that
+# every lookback window, 90 days at most, still finds its clicks).
+CLICK_PARTITIONS_AHEAD = env.int("CLICK_PARTITIONS_AHEAD", default=3)
+CLICK_RETENTION_MONTHS = env.int("CLICK_RETENTION_MONTHS", default=0)
+if CLICK_RETENTION_MONTHS and CLICK_RETENTION_MONTHS < 4:
+    raise ImproperlyConfigured(
+        f"CLICK_RETENTION_MONTHS must be 0 (keep all) or at least 4, not {CLICK_RETENTION_MONTHS}"
+    )
+if CLICK_PARTITIONS_AHEAD < 1:
+    raise ImproperlyConfigured("CLICK_PARTITIONS_AHEAD must be at least 1")
 # How often a web process writes its counts of skipped requests (HEAD, bots) to SkippedClicks.
 CLICK_SKIPPED_FLUSH_SECONDS = env.float("CLICK_SKIPPED_FLUSH_SECONDS", default=10.0)
 # Number of proxies in front of the app whose X-Forwarded-For entries are trusted (0: none).

@@ -40,8 +40,11 @@ class Click(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            # A constraint, not unique=True: on PostgreSQL that adds a second (LIKE) index.
-            models.UniqueConstraint(fields=["click_id"], name="click_unique_id"),
+            # With its time: on PostgreSQL the table is partitioned by month (clicks/partitions.py)
+            # and a unique key must hold the partition key. Our click ids are ULIDs; an import
+            # checks its ids against the stored ones. A constraint, not unique=True: on
+            # PostgreSQL that adds a second (LIKE) index.
+            models.UniqueConstraint(fields=["click_id", "created_at"], name="click_unique_id_time"),
         ]
         indexes = [
             models.Index(fields=["affiliate", "created_at"], name="click_affiliate_time"),
