@@ -81,8 +81,11 @@ class GroupCommitter(Generic[Row, Result]):
         name: str,
         max_rows: int = MAX_ROWS,
         alias: str = "default",
+        linger: float = 0.0,
     ) -> None:
         self.write = write
+        self.linger = min(linger, wait)
+        self._last_size = 0
         self.name = name
         self.wait = wait
         self.max_rows = max(1, max_rows)
@@ -108,6 +111,9 @@ class GroupCommitter(Generic[Row, Result]):
         is written at once; under load a batch holds about as many rows as requests were in
         flight. The wait is still bounded by ``wait``.
         """
+        if getattr(self._local, "coming", False):  # said already, further out in the request
+            yield
+            return
         with self._coming_lock:
             self._coming += 1
         self._local.coming = True
@@ -169,13 +175,18 @@ class GroupCommitter(Generic[Row, Result]):
     def _gather(self, first: _Waiter) -> tuple[list[_Waiter], bool]:
         """``first`` and the rows of requests under way, until ``wait``; True when told to stop."""
         batch = [first]
-        deadline = time.monotonic() + self.wait
+        start = time.monotonic()
+        deadline = start + self.wait
+        # Under load (the last batch had company) wait a moment for the next request even
+        # when none has said it is coming: a larger group shares its commit among more rows.
+        linger = start + self.linger if self._last_size > 1 else start
         while len(batch) < self.max_rows:
             try:
                 waiter = self._queue.get_nowait()
             except Empty:
-                left = deadline - time.monotonic()
-                if self._coming <= 0 or left <= 0:
+                now = time.monotonic()
+                left = (deadline if self._coming > 0 else min(deadline, linger)) - now
+                if left <= 0:
                     break
                 try:
                     waiter = self._queue.get(timeout=left)
@@ -185,6 +196,7 @@ class GroupCommitter(Generic[Row, Result]):
                 return batch, True
             if isinstance(waiter, _Waiter):
                 batch.append(waiter)
+        self._last_size = len(batch)
         return batch, False
 
     def _run(self) -> None:

@@ -3,6 +3,7 @@
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.db import DatabaseError
@@ -178,3 +179,30 @@ def test_unknown_codes_do_not_grow_the_kept_links_without_bound(client, monkeypa
     for n in range(25):
         assert client.get(f"/c/scan-{n}").status_code == 404
     assert len(targets._links) <= 10
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_every_click_request_stops_being_waited_for_as_it_ends(client, alice, settings):
+    # given group commit on, as in production
+    settings.CLICK_GROUP_COMMIT = True
+    link = TrackingLinkFactory(affiliate=alice)
+    committer = writing.committer()
+    batches = committer.batches
+    try:
+        # when a click, a bot's request, a HEAD and an unknown code come through the stack
+        click = client.get(f"/c/{link.code}", HTTP_USER_AGENT=ANDROID)
+        bot = client.get(f"/c/{link.code}", HTTP_USER_AGENT="Googlebot/2.1")
+        head = client.head(f"/c/{link.code}", HTTP_USER_AGENT=ANDROID)
+        missing = client.get("/c/no-such-code", HTTP_USER_AGENT=ANDROID)
+
+        # then each was answered, only the click stored (by the committer), and the committer
+        # waits for no request (a leak would hold every later group for its whole wait)
+        assert [r.status_code for r in (click, bot, head, missing)] == [302, 302, 302, 404]
+        assert committer._coming == 0
+        assert committer.batches == batches + 1
+        assert list(Click.objects.values_list("click_id", flat=True)) == [
+            parse_qs(urlsplit(click["Location"]).query)["cid"][0]
+        ]
+    finally:
+        writing.stop()
