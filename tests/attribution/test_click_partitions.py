@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from attribution import tasks
 from attribution.clicks import partitions
 from attribution.models import Click, FillState
 from attribution.rollups import keep
@@ -201,3 +202,28 @@ def test_the_migration_converts_an_existing_click_table(client, alice, campaign,
     response = client.get(f"/c/{made[0].link.code}")
     assert response.status_code == 302
     assert Click.objects.latest("pk").pk > before[-1][0]
+
+
+@pytest.mark.django_db
+def test_the_beat_task_makes_the_coming_months_and_drops_nothing_by_default(settings):
+    # given the table as migrated, and the partitions ahead dropped (beat stopped for months)
+    settings.CLICK_PARTITIONS_AHEAD = 2
+    today = datetime.now(UTC).date()
+    if partitions.partitioned():
+        with connection.cursor() as cursor:
+            for month in (1, 2):
+                name = partitions.partition_name(partitions.month_start(today, month))
+                cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+    # when beat runs the task
+    result = tasks.click_partitions()
+
+    # then the missing months are made again (PostgreSQL) and nothing is dropped
+    assert result["dropped"] == []
+    if partitions.partitioned():
+        assert len(result["made"]) == 2
+        assert {partitions.month_start(today, n) for n in range(3)} <= set(
+            partitions.month_partitions()
+        )
+    else:
+        assert result["made"] == []
