@@ -24,8 +24,12 @@ def post_worker_init(worker) -> None:
 
 
 def worker_exit(server, worker) -> None:
-    """Write what the worker's committer holds, publish the postback ids it still has."""
+    """Write what the worker's committers hold (clicks, postbacks), publish the postback ids it
+    still has, write its counts of skipped clicks."""
+    from attribution.clicks import visitors, writing
     from attribution.ingestion import groupcommit, handoff
 
+    writing.stop()
     groupcommit.stop()
     handoff.flush()
+    visitors.tally.flush()

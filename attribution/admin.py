@@ -25,6 +25,7 @@ from attribution.models import (
     PostbackEvent,
     PostbackSource,
     SkanMapping,
+    SkippedClicks,
 )
 from attribution.outbound import schedule
 from attribution.parsing import senders
@@ -61,6 +62,21 @@ class ClickAdmin(ReadOnlyAdmin):
     list_select_related = ("affiliate", "campaign")
     date_hierarchy = "created_at"
     show_full_result_count = False  # COUNT(*) over millions of clicks on every page is not free
+
+
+@admin.register(SkippedClicks)
+class SkippedClicksAdmin(ReadOnlyAdmin):
+    """What /c/ redirected without recording a click: HEAD requests, bots and link previewers."""
+
+    list_display = ("day", "link", "affiliate", "reason", "count")
+    list_filter = ("reason", "day")
+    search_fields = ("=link__code", "=link__affiliate__id")
+    list_select_related = ("link__affiliate",)
+    date_hierarchy = "day"
+
+    @admin.display(description="Affiliate")
+    def affiliate(self, obj: SkippedClicks) -> object:
+        return obj.link.affiliate
 
 
 class TryPostbackForm(forms.Form):

@@ -5,6 +5,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from attribution.clicks import partitions
 from attribution.ingestion import handoff
 from attribution.outbound import deliver
 from attribution.processing import work
@@ -62,6 +63,14 @@ def fill_click_rollups() -> int:
     while filled := keep.clicks_fill():
         total += filled
     return total
+
+
+@shared_task(name="attribution.click_partitions", ignore_result=True)
+def click_partitions() -> dict[str, list[str]]:
+    """PostgreSQL's click table by month (beat, every 6 hours): make the coming months'
+    partitions, then drop those past CLICK_RETENTION_MONTHS whose clicks the rollups counted."""
+    keep.clicks_fill()  # a month is dropped only once counted: count what is new first
+    return {"made": partitions.partitions_ensure(), "dropped": partitions.retention_apply()}
 
 
 # Outbound tasks go to the "outbound" queue (CELERY_TASK_ROUTES), served by workers of their own:

@@ -26,11 +26,20 @@ class _Redirect(HttpResponseRedirect):
 @require_safe
 def click_redirect(request: HttpRequest, code: str) -> HttpResponse:
     """GET /c/<code>: record the click, 302 to the destination with our click id on it."""
-    # No link code holds a control character (PostgreSQL text cannot even hold a NUL).
-    link = None if _CONTROL.search(code) else targets.link_for_redirect(code=code[:64])
-    recorded = (
-        recording.click_record(link=link, params=request.GET, meta=request.META) if link else None
-    )
+    try:
+        # No link code holds a control character (PostgreSQL text cannot even hold a NUL).
+        link = None if _CONTROL.search(code) else targets.link_for_redirect(code=code[:64])
+        recorded = (
+            recording.click_record(
+                link=link, params=request.GET, meta=request.META, method=request.method
+            )
+            if link
+            else None
+        )
+    except DatabaseError as exc:
+        # Not stored, so not redirected: a 302 promises a stored click.
+        logger.error("click not stored, database unavailable: %s", exc)
+        return HttpResponse("Temporarily unavailable; try again.", status=503)
     if recorded is None:
         return render(request, "attribution/link_not_found.html", status=404)
     response = _Redirect(recorded.destination)

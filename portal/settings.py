@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a click request is counted as on its way from the start (group commit, clicks).
+    "attribution.middleware.ClickComingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.lib.csp.ContentSecurityPolicyMiddleware",
     # A database that is away answers 503, a body that never came 408 (portal/lib/deadlines.py).
@@ -200,6 +202,7 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE = {
     "sweep-postbacks": {"task": "attribution.sweep_postbacks", "schedule": 60.0},
     "fill-click-rollups": {"task": "attribution.fill_click_rollups", "schedule": 60.0},
+    "click-partitions": {"task": "attribution.click_partitions", "schedule": 6 * 3600.0},
     "sweep-ledger": {"task": "payouts.sweep_ledger", "schedule": 60.0},
     "close-previous-month": {"task": "payouts.close_previous_month", "schedule": 3600.0},
 }
@@ -351,6 +354,33 @@ BASE_CURRENCY = env.str("BASE_CURRENCY", default="EUR")
 APPSFLYER_PID = env.str("APPSFLYER_PID", default="affportal_int")
 # Header a CDN or load balancer sets with the visitor's country (Cloudflare: CF-IPCountry).
 COUNTRY_HEADER = env.str("COUNTRY_HEADER", default="HTTP_CF_IPCOUNTRY")
+# Clicks (attribution/clicks/writing.py): concurrent clicks of one web process share one COPY and
+# one commit on PostgreSQL (CLICK_GROUP_COMMIT); "sync" answers 302 once the click is committed,
+# "buffered" answers first and writes within CLICK_GROUP_COMMIT_WAIT_MS (loss window: README).
+CLICK_GROUP_COMMIT = env.bool("CLICK_GROUP_COMMIT", default=_POSTGRES)
+if CLICK_GROUP_COMMIT and not _POSTGRES:
+    raise ImproperlyConfigured("CLICK_GROUP_COMMIT needs PostgreSQL (DATABASE_URL)")
+CLICK_GROUP_COMMIT_WAIT_MS = env.float("CLICK_GROUP_COMMIT_WAIT_MS", default=10.0)
+CLICK_WRITE = env.str("CLICK_WRITE", default="sync")
+if CLICK_WRITE not in ("sync", "buffered"):
+    raise ImproperlyConfigured(f"CLICK_WRITE must be sync or buffered, not {CLICK_WRITE!r}")
+if CLICK_WRITE == "buffered" and not CLICK_GROUP_COMMIT:
+    raise ImproperlyConfigured("CLICK_WRITE=buffered needs CLICK_GROUP_COMMIT (PostgreSQL)")
+# How long a web process keeps the link behind a /c/<code> it looked up (0: look up every time).
+CLICK_LINK_CACHE_SECONDS = env.float("CLICK_LINK_CACHE_SECONDS", default=5.0)
+# The click table by month on PostgreSQL (attribution/clicks/partitions.py): partitions made this
+# many months ahead (beat, daily), and months of clicks kept (0: all; else at least 4, so that
+# every lookback window, 90 days at most, still finds its clicks).
+CLICK_PARTITIONS_AHEAD = env.int("CLICK_PARTITIONS_AHEAD", default=3)
+CLICK_RETENTION_MONTHS = env.int("CLICK_RETENTION_MONTHS", default=0)
+if CLICK_RETENTION_MONTHS and CLICK_RETENTION_MONTHS < 4:
+    raise ImproperlyConfigured(
+        f"CLICK_RETENTION_MONTHS must be 0 (keep all) or at least 4, not {CLICK_RETENTION_MONTHS}"
+    )
+if CLICK_PARTITIONS_AHEAD < 1:
+    raise ImproperlyConfigured("CLICK_PARTITIONS_AHEAD must be at least 1")
+# How often a web process writes its counts of skipped requests (HEAD, bots) to SkippedClicks.
+CLICK_SKIPPED_FLUSH_SECONDS = env.float("CLICK_SKIPPED_FLUSH_SECONDS", default=10.0)
 # Number of proxies in front of the app whose X-Forwarded-For entries are trusted (0: none).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 

@@ -1,6 +1,8 @@
 """Real processes for integration tests: a Celery worker and a web server on the test database."""
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -143,6 +145,52 @@ def web_server(
     try:
         yield base
     finally:
+        _stop(proc, log)
+
+
+@contextmanager
+def gunicorn(
+    tmp_path: Path, *, env: dict[str, str] | None = None, workers: int = 2, threads: int = 8
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """gunicorn with ``gunicorn.conf.py`` (gthread) in a session of its own, so that a test can
+    kill it outright (``os.killpg(proc.pid, SIGKILL)``); yields its URL and its process."""
+    port = free_port()
+    log = tmp_path / f"gunicorn-{port}.log"
+    cmd = [
+        str(BIN / "gunicorn"),
+        "portal.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env or process_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start:\n{_stop(proc, log)}") from None
+            time.sleep(0.2)
+    try:
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
         _stop(proc, log)
 
 

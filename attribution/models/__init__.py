@@ -1,6 +1,6 @@
 """The attribution domain's models, one module per concern."""
 
-from .clicks import REFERRER_MAX, SUB_MAX, USER_AGENT_MAX, Click
+from .clicks import REFERRER_MAX, SUB_MAX, USER_AGENT_MAX, Click, SkippedClicks
 from .conversions import (
     Channel,
     Conversion,
@@ -46,6 +46,7 @@ __all__ = [
     "Reason",
     "RevenueUnit",
     "SkanMapping",
+    "SkippedClicks",
     "SourceKind",
     "SubRollup",
     "new_source_token",

@@ -77,8 +77,16 @@ class Conversion(models.Model):
         related_name="conversions",
         help_text="Empty: organic or unattributed.",
     )
+    # No database constraint: the click table is partitioned on PostgreSQL, and a foreign key
+    # can only point at a key holding the partition key (clicks/partitions.py says how clicks
+    # stay: never deleted but by retention, which keeps the ones conversions point at).
     click = models.ForeignKey(
-        "attribution.Click", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "attribution.Click",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
     method = models.CharField(max_length=16, choices=Method.choices)
     touch_type = models.CharField(max_length=16, choices=TouchType.choices, blank=True)
