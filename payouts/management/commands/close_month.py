@@ -19,6 +19,7 @@ class Command(BaseCommand):
         made = ledger.month_close(period=period)
         self.stdout.write(
             self.style.SUCCESS(
-                f"{month}: {made['tiers']} tier top-up(s), {made['revshare']} RevShare entries."
+                f"{month}: {made['tiers']} tier top-up(s), {made['revshare']} RevShare entries, "
+                f"{made['ngr']} NGR statement(s)."
             )
         )
