@@ -74,9 +74,7 @@ def test_the_ngr_formula_takes_off_each_deduction_the_plan_names(
 
 
 def test_each_product_has_its_own_percent_and_the_rest_the_plans(alice, campaign):
-    ngr_plan(
-        campaign, percent="20", deductions=(), products={"casino": "30", "sportsbook": "25"}
-    )
+    ngr_plan(campaign, percent="20", deductions=(), products={"casino": "30", "sportsbook": "25"})
     register(alice, campaign, "P-1")
     register(alice, campaign, "P-2")
     send_activity(
