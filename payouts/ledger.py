@@ -779,7 +779,8 @@ def _ngr_close_one(mine: ngr.Ledgerable, period: date) -> int:
     with transaction.atomic():
         affiliate = Affiliate.objects.select_for_update().get(pk=mine.affiliate_id)
         done = NgrStatement.objects.filter(affiliate=affiliate, plan=plan)
-        if done.filter(period=period).exists():
+        if done.filter(period__gte=period).exists():
+            # Closed, or a later month is: what this one holds went into that one's adjustment.
             return 0
         versions = ngr.Versions()
         ftds = ngr.ftd_months(affiliate.pk, min(mine.months), ngr.next_month(period))
