@@ -21,7 +21,7 @@ from affiliates.permissions import IsManager, IsManagerOrActiveAffiliate, is_man
 from portal.api import ID, ErrorSerializer, IdFilter
 
 from . import activity
-from .models import BrandApiToken, CommissionPlan, CpaRule, Payout, PlanVersion, Tier
+from .models import BrandApiToken, CommissionPlan, CpaRule, NgrTier, Payout, PlanVersion, Tier
 from .serializers import CommissionPlanSerializer, PayoutSerializer, PlanVersionSerializer
 
 
@@ -71,6 +71,7 @@ def plan_version_add(
     plan: CommissionPlan,
     cpa_rules: list[dict[str, Any]],
     tiers: list[dict[str, Any]],
+    ngr_tiers: list[dict[str, Any]] | None = None,
     **terms: Any,
 ) -> PlanVersion:
     """A new version of ``plan`` with its CPA rules and tiers, all or nothing.
@@ -81,6 +82,7 @@ def plan_version_add(
         version = PlanVersion.objects.create(plan=plan, **terms)
         CpaRule.objects.bulk_create(CpaRule(version=version, **rule) for rule in cpa_rules)
         Tier.objects.bulk_create(Tier(version=version, **tier) for tier in tiers)
+        NgrTier.objects.bulk_create(NgrTier(version=version, **tier) for tier in ngr_tiers or [])
     return version
 
 
@@ -99,7 +101,7 @@ class CommissionPlanViewSet(
 
     def get_queryset(self) -> QuerySet[CommissionPlan]:
         versions = PlanVersion.objects.order_by("-valid_from").prefetch_related(
-            "cpa_rules", "tiers"
+            "cpa_rules", "tiers", "ngr_tiers"
         )
         return CommissionPlan.objects.prefetch_related(
             Prefetch("versions", queryset=versions)
@@ -123,6 +125,7 @@ class CommissionPlanViewSet(
                 plan=plan,
                 cpa_rules=data.pop("cpa_rules", []),
                 tiers=data.pop("tiers", []),
+                ngr_tiers=data.pop("ngr_tiers", []),
                 **data,
             )
         except IntegrityError as exc:
