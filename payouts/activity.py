@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -141,8 +141,6 @@ def _check_row(raw: object, default_brand: int | None) -> tuple[ActivityRow | No
             ) from None
         if not 2000 <= found.year <= 2100:
             raise ValueError("a date between 2000 and 2100")
-        if found > timezone.now().date() + timedelta(days=1):
-            raise ValueError("in the future")
         return found
 
     def product() -> str:

@@ -1,26 +1,44 @@
 """REST API: payouts (affiliates: their own) and commission plans (managers)."""
 
+import csv
 import json
+from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, QuerySet
+from django.http import HttpResponse
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import authentication, exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from affiliates.permissions import IsManager, IsManagerOrActiveAffiliate, is_manager, scoped
+from affiliates.permissions import (
+    IsManager,
+    IsManagerOrActiveAffiliate,
+    active_affiliate,
+    is_manager,
+    scoped,
+)
+from attribution.models import Channel
 from portal.api import ID, ErrorSerializer, IdFilter
 
-from . import activity
+from . import activity, reports
 from .models import BrandApiToken, CommissionPlan, CpaRule, NgrTier, Payout, PlanVersion, Tier
 from .serializers import CommissionPlanSerializer, PayoutSerializer, PlanVersionSerializer
 
@@ -231,9 +249,10 @@ class ActivityRefusedSerializer(serializers.Serializer):
 class PlayerActivityView(APIView):
     """The operator's daily player activity: a JSON array of up to 10,000 rows, all or none."""
 
+    # The user's token first: its keyword is what a 401 asks for.
     authentication_classes = [
-        BrandTokenAuthentication,
         *api_settings.DEFAULT_AUTHENTICATION_CLASSES,
+        BrandTokenAuthentication,
     ]
     permission_classes = [IsManagerOrBrandToken]
     parser_classes: list = []  # the body is read here, with its own cap
@@ -274,3 +293,191 @@ class PlayerActivityView(APIView):
             detail = f"{len({e.index for e in errors})} bad row(s): nothing was stored."
             return Response({"detail": detail, "errors": [e.as_dict() for e in errors]}, 400)
         return Response(outcome.as_dict())
+
+
+# --- player and cohort reports (affiliates: their own players) ---------------------------------
+
+
+@extend_schema_field({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "example": "2026-10"})
+class MonthField(serializers.Field):
+    """A month, YYYY-MM, as its first day."""
+
+    def to_internal_value(self, data: Any) -> date:
+        try:
+            month = date.fromisoformat(f"{data}-01")
+        except (TypeError, ValueError):
+            raise serializers.ValidationError("a month, YYYY-MM") from None
+        if not 2000 <= month.year <= 2100:
+            raise serializers.ValidationError("a month between 2000 and 2100")
+        return month
+
+    def to_representation(self, value: date) -> str:
+        return f"{value:%Y-%m}"
+
+
+class PlayerScopeQuery(serializers.Serializer):
+    affiliate = serializers.IntegerField(
+        required=False, min_value=1, help_text="Managers: one affiliate's players."
+    )
+    campaign = serializers.IntegerField(required=False, min_value=1)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+
+
+class PlayerReportQuery(PlayerScopeQuery):
+    start = MonthField(required=False, help_text="First month, YYYY-MM (default: the first)")
+    end = MonthField(required=False, help_text="Last month, YYYY-MM (default: the latest)")
+
+
+class CohortQuery(PlayerScopeQuery):
+    by = serializers.ChoiceField(choices=["ftd_month", "registration_month"], default="ftd_month")
+    metric = serializers.ChoiceField(choices=reports.METRICS, default="ngr")
+    through = MonthField(required=False, help_text="The last month shown (default: this one)")
+
+
+class PlayerRowSerializer(serializers.Serializer):
+    player = serializers.CharField(help_text="A stable pseudonymous id, not the operator's")
+    affiliate = serializers.IntegerField(source="affiliate_id")
+    campaign = serializers.IntegerField(source="campaign_id", allow_null=True)
+    channel = serializers.CharField(help_text="mobile or web: how the player came")
+    registered_on = serializers.DateField(allow_null=True)
+    ftd_on = serializers.DateField(allow_null=True)
+    ftd_amount = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    deposits = serializers.DecimalField(max_digits=20, decimal_places=2)
+    ngr = serializers.DecimalField(max_digits=20, decimal_places=2)
+    commission = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class PlayerReportSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    players = PlayerRowSerializer(many=True)
+
+
+class CohortSerializer(serializers.Serializer):
+    cohort = MonthField()
+    players = serializers.IntegerField()
+    values = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="values[k]: the metric in the k-th month since the cohort's month (money as "
+        "decimal strings in the viewer's currency; players as counts)",
+    )
+
+
+class CohortsSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    by = serializers.CharField()
+    metric = serializers.CharField()
+    cohorts = CohortSerializer(many=True)
+
+
+class CsvRenderer(BaseRenderer):
+    """``?format=csv``: the view answers the CSV itself; this only lets DRF choose it."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None):
+        return data if isinstance(data, bytes | str) else json.dumps(data)
+
+
+BAD_QUERY = OpenApiResponse(ErrorSerializer, description="A filter that cannot be used.")
+NO_AFFILIATE = OpenApiResponse(ErrorSerializer, description="No such affiliate (of yours).")
+AS_CSV = OpenApiParameter("format", str, enum=["json", "csv"], description="csv: a CSV file")
+
+
+class PlayerReportBase(APIView):
+    permission_classes = [IsManagerOrActiveAffiliate]
+    renderer_classes = [JSONRenderer, CsvRenderer]
+    query_class: type[PlayerScopeQuery] = PlayerScopeQuery
+
+    def parse(self, request: Request) -> tuple[dict[str, Any], reports.Scope]:
+        query = self.query_class(
+            data={k: v for k, v in request.query_params.items() if v != "" and k != "format"}
+        )
+        if not query.is_valid():
+            name, messages = next(iter(query.errors.items()))
+            raise serializers.ValidationError({"detail": f"{name}: {' '.join(map(str, messages))}"})
+        data = query.validated_data
+        wanted = data.get("affiliate")
+        if is_manager(request.user):
+            ids = [wanted] if wanted is not None else None
+            currency = settings.BASE_CURRENCY
+        else:
+            affiliate = active_affiliate(request.user)
+            if wanted is not None and wanted != affiliate.pk:
+                raise exceptions.NotFound("No such affiliate.")
+            ids, currency = [affiliate.pk], affiliate.currency
+        scope = reports.Scope(
+            affiliate_ids=ids,
+            currency=currency,
+            campaign_id=data.get("campaign"),
+            channel=data.get("channel", ""),
+        )
+        return data, scope
+
+    def csv(self, name: str, header: list[str], rows: list[list[Any]]) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(header)
+        writer.writerows(rows)
+        return response
+
+
+@extend_schema(tags=["reports"])
+class PlayerReportView(PlayerReportBase):
+    """Each player the affiliate brought (managers: any affiliate's), with registration and
+    FTD, and deposits, NGR and commission of the months asked for; ``?format=csv`` for CSV."""
+
+    query_class = PlayerReportQuery
+
+    @extend_schema(
+        parameters=[PlayerReportQuery, AS_CSV],
+        responses={200: PlayerReportSerializer, 400: BAD_QUERY, 404: NO_AFFILIATE},
+    )
+    def get(self, request: Request) -> Response | HttpResponse:
+        data, scope = self.parse(request)
+        rows = reports.player_report(scope, first=data.get("start"), last=data.get("end"))
+        if request.accepted_renderer.format == "csv":
+            fields = list(PlayerRowSerializer().fields)
+            return self.csv(
+                "players",
+                fields,
+                [
+                    [
+                        _cell(getattr(r, f if f not in ("affiliate", "campaign") else f"{f}_id"))
+                        for f in fields
+                    ]
+                    for r in rows
+                ],
+            )
+        return Response(PlayerReportSerializer({"currency": scope.currency, "players": rows}).data)
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+@extend_schema(tags=["reports"])
+class CohortView(PlayerReportBase):
+    """Players by registration or FTD month (rows) and months since (columns); CSV too."""
+
+    query_class = CohortQuery
+
+    @extend_schema(
+        parameters=[CohortQuery, AS_CSV],
+        responses={200: CohortsSerializer, 400: BAD_QUERY, 404: NO_AFFILIATE},
+    )
+    def get(self, request: Request) -> Response | HttpResponse:
+        data, scope = self.parse(request)
+        through = data.get("through") or timezone.now().date().replace(day=1)
+        found = reports.cohorts(scope, by=data["by"], metric=data["metric"], through=through)
+        if request.accepted_renderer.format == "csv":
+            width = max((len(c.values) for c in found), default=0)
+            return self.csv(
+                "cohorts",
+                ["cohort", "players", *[f"m{k}" for k in range(width)]],
+                [[f"{c.cohort:%Y-%m}", c.players, *c.values] for c in found],
+            )
+        body = {"currency": scope.currency, "by": data["by"], "metric": data["metric"]}
+        return Response(CohortsSerializer({**body, "cohorts": found}).data)

@@ -60,7 +60,7 @@ class Player:
     ftd_currency: str = ""
 
 
-def _player_ref(key: str) -> PlayerRef | None:
+def player_ref(key: str) -> PlayerRef | None:
     # attribution.crediting.decide.player_keys: "player:<brand id>:<operator's player id>"
     _, brand, player_id = key.split(":", 2)
     try:
@@ -96,7 +96,7 @@ def players(*, affiliate_ids: list[int] | None = None) -> dict[PlayerRef, Player
     for key, kind, affiliate_id, campaign_id, channel, at, revenue, currency in rows.iterator(
         chunk_size=5000
     ):
-        ref = _player_ref(key)
+        ref = player_ref(key)
         if ref is None:
             continue
         player = found.get(ref)

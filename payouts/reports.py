@@ -1,0 +1,270 @@
+"""Players and cohorts: what the players an affiliate brought are worth, month by month.
+
+Reads only. Figures per player and month, in the viewer's currency:
+
+- deposits: the operator's reported deposits;
+- NGR: under the player's plan formula when its RevShare is on NGR, else GGR - bonuses -
+  chargebacks - taxes - fees;
+- commission: the player's RevShare share (the product's or plan's percent of that NGR, before
+  tiers and carry-over, which belong to the affiliate's month, not a player) plus the CPA the
+  ledger holds for the player's conversions.
+
+Activity is summed per month and currency in the database and converted at the rate of the
+month's last day (the ledger converts day by day: reports are close, the ledger is exact).
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db.models import Sum
+from django.db.models.functions import TruncMonth
+from django.utils.crypto import salted_hmac
+
+from . import fx, ngr
+from .models import LedgerEntry, PlanVersion, PlayerActivity
+from .money import percent_of, quantize
+
+ZERO = Decimal(0)
+LIVE = (LedgerEntry.Status.PENDING, LedgerEntry.Status.APPROVED, LedgerEntry.Status.PAID)
+METRICS = ("players", "deposits", "ngr", "commission", "ngr_per_player")
+# The operator's NGR for players whose plan is not on NGR: every deduction, no admin fee.
+PLAIN = PlanVersion(ngr_deductions=["bonuses", "chargebacks", "taxes", "fees"])
+
+
+def pseudonym(brand_id: int, player_id: str) -> str:
+    """A stable id for a player that does not give away the operator's own."""
+    return salted_hmac("payouts.player", f"{brand_id}:{player_id}").hexdigest()[:16]
+
+
+def month_of(moment) -> date | None:
+    return moment.date().replace(day=1) if moment is not None else None
+
+
+def months_since(first: date, month: date) -> int:
+    return (month.year - first.year) * 12 + month.month - first.month
+
+
+@dataclass
+class Figures:
+    deposits: Decimal = ZERO
+    ngr: Decimal = ZERO
+    commission: Decimal = ZERO
+    active: bool = False
+
+    def add(self, other: "Figures") -> None:
+        self.deposits += other.deposits
+        self.ngr += other.ngr
+        self.commission += other.commission
+        self.active = self.active or other.active
+
+
+@dataclass
+class PlayerFigures:
+    player: ngr.Player
+    months: dict[date, Figures] = field(default_factory=lambda: defaultdict(Figures))
+
+    def between(self, first: date | None, last: date | None) -> Figures:
+        total = Figures()
+        for month, figures in self.months.items():
+            if (first is None or month >= first) and (last is None or month <= last):
+                total.add(figures)
+        return total
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose players: some affiliates' (None: every affiliate's), narrowed by campaign and
+    channel."""
+
+    affiliate_ids: list[int] | None
+    currency: str
+    campaign_id: int | None = None
+    channel: str = ""
+
+
+def _in_scope(player: ngr.Player, scope: Scope) -> bool:
+    if player.affiliate_id is None:
+        return False
+    if scope.affiliate_ids is not None and player.affiliate_id not in scope.affiliate_ids:
+        return False
+    if scope.campaign_id is not None and player.campaign_id != scope.campaign_id:
+        return False
+    return not scope.channel or player.channel == scope.channel
+
+
+def _activity(refs: set[ngr.PlayerRef], whole_program: bool) -> Iterable[tuple]:
+    rows = PlayerActivity.objects.all()
+    if not whole_program:
+        rows = rows.filter(player_id__in=sorted({player_id for _, player_id in refs}))
+    return (
+        rows.annotate(month=TruncMonth("day"))
+        .values_list("brand_id", "player_id", "month", "product", "currency")
+        .annotate(
+            Sum("ggr"),
+            Sum("bonuses"),
+            Sum("chargebacks"),
+            Sum("taxes"),
+            Sum("fees"),
+            Sum("deposits"),
+        )
+        .order_by()
+    )
+
+
+def _cpa(refs: set[ngr.PlayerRef], currency: str) -> dict[ngr.PlayerRef, dict[date, Decimal]]:
+    found: dict[ngr.PlayerRef, dict[date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    entries = (
+        LedgerEntry.objects.filter(
+            kind=LedgerEntry.Kind.CPA,
+            status__in=LIVE,
+            conversion__player_key__startswith="player:",
+        )
+        .exclude(derived__kind=LedgerEntry.Kind.REVERSAL)
+        .values_list("conversion__player_key", "conversion__occurred_at", "amount", "currency")
+    )
+    for key, at, amount, entry_currency in entries.iterator(chunk_size=5000):
+        ref = ngr.player_ref(key)
+        if ref in refs:
+            month = at.date().replace(day=1)
+            found[ref][month] += amount * fx.rate(entry_currency, currency, at.date())
+    return found
+
+
+def player_figures(scope: Scope) -> dict[ngr.PlayerRef, PlayerFigures]:
+    """Every player in ``scope`` with their figures per month (viewer's currency, unrounded)."""
+    known = {
+        ref: player
+        for ref, player in ngr.players(affiliate_ids=scope.affiliate_ids).items()
+        if _in_scope(player, scope)
+    }
+    found = {ref: PlayerFigures(player) for ref, player in known.items()}
+    if not found:
+        return found
+    versions = ngr.Versions()
+    with fx.memoized():
+        whole = scope.affiliate_ids is None
+        for brand_id, player_id, month, product, currency, *money in _activity(set(known), whole):
+            figures = found.get((brand_id, player_id))
+            if figures is None:
+                continue
+            ggr, bonuses, chargebacks, taxes, fees, deposits = money
+            month = month if isinstance(month, date) else month.date()
+            player = figures.player
+            plan = versions.plan(player.affiliate_id, player.campaign_id)
+            version = versions.ngr_version(plan, month) if plan else None
+            rate = fx.rate(currency, scope.currency, ngr.next_month(month) - timedelta(days=1))
+            part = ngr.row_ngr(
+                version or PLAIN,
+                ggr=ggr,
+                bonuses=bonuses,
+                chargebacks=chargebacks,
+                taxes=taxes,
+                fees=fees,
+                rate=rate,
+            )
+            share = ZERO
+            if version is not None:
+                own = (version.product_percents or {}).get(product)
+                percent = Decimal(str(own)) if own is not None else version.revshare_percent
+                share = percent_of(part.ngr, percent)
+            figures.months[month].add(
+                Figures(deposits=deposits * rate, ngr=part.ngr, commission=share, active=True)
+            )
+        for ref, months in _cpa(set(known), scope.currency).items():
+            for month, amount in months.items():
+                found[ref].months[month].add(Figures(commission=amount))
+    return found
+
+
+@dataclass
+class PlayerRow:
+    player: str
+    affiliate_id: int
+    campaign_id: int | None
+    channel: str
+    registered_on: date | None
+    ftd_on: date | None
+    ftd_amount: Decimal | None
+    deposits: Decimal
+    ngr: Decimal
+    commission: Decimal
+
+
+def player_report(scope: Scope, *, first: date | None, last: date | None) -> list[PlayerRow]:
+    """Each player the scope's affiliates brought, with the figures of the months from
+    ``first`` through ``last`` (first days of months; None: open)."""
+    rows = []
+    with fx.memoized():
+        for (brand_id, player_id), figures in player_figures(scope).items():
+            player = figures.player
+            total = figures.between(first, last)
+            ftd_amount = None
+            if player.ftd_amount is not None:
+                rate = fx.rate(
+                    player.ftd_currency or scope.currency, scope.currency, player.ftd_at.date()
+                )
+                ftd_amount = quantize(player.ftd_amount * rate, scope.currency)
+            rows.append(
+                PlayerRow(
+                    player=pseudonym(brand_id, player_id),
+                    affiliate_id=player.affiliate_id,
+                    campaign_id=player.campaign_id,
+                    channel=player.channel,
+                    registered_on=player.registered_at.date() if player.registered_at else None,
+                    ftd_on=player.ftd_at.date() if player.ftd_at else None,
+                    ftd_amount=ftd_amount,
+                    deposits=quantize(total.deposits, scope.currency),
+                    ngr=quantize(total.ngr, scope.currency),
+                    commission=quantize(total.commission, scope.currency),
+                )
+            )
+    rows.sort(key=lambda r: (r.registered_on or r.ftd_on or date.max, r.player))
+    return rows
+
+
+@dataclass
+class Cohort:
+    cohort: date
+    players: int
+    values: list[Decimal | int]
+
+
+def cohorts(scope: Scope, *, by: str, metric: str, through: date) -> list[Cohort]:
+    """Players by the month of their registration or FTD (``by``: registration_month or
+    ftd_month), and ``metric`` in each month since: ``values[k]`` is the k-th month's.
+
+    Metrics: players (active that month), deposits, ngr, commission, ngr_per_player (the
+    cohort's cumulative NGR through that month over its players).
+    """
+    groups: dict[date, list[PlayerFigures]] = defaultdict(list)
+    for figures in player_figures(scope).values():
+        player = figures.player
+        start = month_of(player.ftd_at if by == "ftd_month" else player.registered_at)
+        if start is not None and start <= through:
+            groups[start].append(figures)
+    result = []
+    for start in sorted(groups):
+        members = groups[start]
+        width = months_since(start, through) + 1
+        sums = [Figures() for _ in range(width)]
+        active = [0] * width
+        for figures in members:
+            for month, values in figures.months.items():
+                k = months_since(start, month)
+                if 0 <= k < width:
+                    sums[k].add(values)
+                    active[k] += values.active
+        if metric == "players":
+            values: list[Decimal | int] = active
+        elif metric == "ngr_per_player":
+            running, values = ZERO, []
+            for month in sums:
+                running += month.ngr
+                values.append(quantize(running / len(members), scope.currency))
+        else:
+            values = [quantize(getattr(month, metric), scope.currency) for month in sums]
+        result.append(Cohort(start, len(members), values))
+    return result
