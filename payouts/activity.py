@@ -28,7 +28,8 @@ PLACES = Decimal("0.0001")
 LIMIT = Decimal(10) ** 14
 PRODUCT = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
 CURRENCY = re.compile(r"^[A-Z]{3}\Z")
-FIELDS = {"brand", "player_id", "date", "product", "currency", *ACTIVITY_AMOUNTS}
+FIELDS_IN_ORDER = ("brand", "player_id", "date", "product", "currency", *ACTIVITY_AMOUNTS)
+FIELDS = set(FIELDS_IN_ORDER)
 # Rows looked up per query: well under SQLite's bound-parameter limit.
 CHUNK = 500
 

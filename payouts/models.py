@@ -1,5 +1,6 @@
 """Commission plans, FX rates, the append-only commission ledger, payout runs and payouts."""
 
+import secrets
 from decimal import Decimal
 
 from django.conf import settings
@@ -411,12 +412,16 @@ class NgrTier(models.Model):
         return f"from NGR {self.from_ngr}: {self.revshare_percent}%"
 
 
+def new_brand_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class BrandApiToken(models.Model):
     """The operator's platform sends its player activity with this: ``Authorization: Brand
     <key>``. It can send for its own brand only, and nothing else."""
 
     brand = models.ForeignKey("affiliates.Brand", on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=64)
+    key = models.CharField(max_length=64, default=new_brand_key, editable=False)
     name = models.CharField(max_length=100, blank=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
