@@ -35,6 +35,7 @@ from affiliates.permissions import (
     is_manager,
     scoped,
 )
+from attribution.crediting import multitouch
 from attribution.models import Channel
 from portal.api import ID, ErrorSerializer, IdFilter
 
@@ -481,3 +482,58 @@ class CohortView(PlayerReportBase):
             )
         body = {"currency": scope.currency, "by": data["by"], "metric": data["metric"]}
         return Response(CohortsSerializer({**body, "cohorts": found}).data)
+
+
+class ModelQuery(serializers.Serializer):
+    start = MonthField(required=False, help_text="First month, YYYY-MM (default: this one)")
+    end = MonthField(required=False, help_text="Last month, YYYY-MM (default: the start)")
+
+
+class CreditSerializer(serializers.Serializer):
+    installs = serializers.DecimalField(max_digits=20, decimal_places=6)
+    ftds = serializers.DecimalField(max_digits=20, decimal_places=6)
+    ngr = serializers.DecimalField(max_digits=20, decimal_places=2)
+    commission = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class ModelRowSerializer(serializers.Serializer):
+    affiliate = serializers.IntegerField(source="affiliate_id")
+    campaign = serializers.IntegerField(source="campaign_id", allow_null=True)
+    credit = serializers.DictField(
+        child=CreditSerializer(), help_text="Per model: what it credits this row with"
+    )
+
+
+class ModelComparisonSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    models = serializers.ListField(child=serializers.CharField())
+    rows = ModelRowSerializer(many=True)
+
+
+@extend_schema(tags=["reports"])
+class ModelComparisonView(APIView):
+    """Managers: installs, FTDs, NGR and commission per affiliate and campaign under each
+    attribution model (first, last, linear, time-decay, position-based, data-driven), side by
+    side. Money still follows each campaign's own model."""
+
+    permission_classes = [IsManager]
+
+    @extend_schema(
+        parameters=[ModelQuery], responses={200: ModelComparisonSerializer, 400: BAD_QUERY}
+    )
+    def get(self, request: Request) -> Response:
+        query = ModelQuery(data={k: v for k, v in request.query_params.items() if v != ""})
+        if not query.is_valid():
+            name, messages = next(iter(query.errors.items()))
+            raise serializers.ValidationError({"detail": f"{name}: {' '.join(map(str, messages))}"})
+        first = query.validated_data.get("start") or timezone.now().date().replace(day=1)
+        last = query.validated_data.get("end") or first
+        if last < first:
+            raise serializers.ValidationError({"detail": "end: before the start"})
+        rows = reports.model_comparison(first=first, last=last, currency=settings.BASE_CURRENCY)
+        data = {
+            "currency": settings.BASE_CURRENCY,
+            "models": list(multitouch.EVERY_MODEL),
+            "rows": rows,
+        }
+        return Response(ModelComparisonSerializer(data).data)

@@ -16,16 +16,19 @@ month's last day (the ledger converts day by day: reports are close, the ledger 
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Sum
 from django.db.models.functions import TruncMonth
 from django.utils.crypto import salted_hmac
 
+from attribution.crediting import multitouch
+from attribution.models import Conversion, ConversionType
+
 from . import fx, ngr
 from .models import LedgerEntry, PlanVersion, PlayerActivity
-from .money import percent_of, quantize
+from .money import MINOR_UNITS, percent_of, quantize
 
 ZERO = Decimal(0)
 LIVE = (LedgerEntry.Status.PENDING, LedgerEntry.Status.APPROVED, LedgerEntry.Status.PAID)
@@ -268,3 +271,99 @@ def cohorts(scope: Scope, *, by: str, metric: str, through: date) -> list[Cohort
             values = [quantize(getattr(month, metric), scope.currency) for month in sums]
         result.append(Cohort(start, len(members), values))
     return result
+
+
+# --- attribution models side by side (managers) ------------------------------------------------
+
+COMPARED = ("installs", "ftds", "ngr", "commission")
+
+
+@dataclass
+class ModelRow:
+    affiliate_id: int
+    campaign_id: int | None
+    credit: dict[str, dict[str, Decimal]]
+
+
+def _largest_remainder(exact: dict, places: Decimal) -> dict:
+    """Each value rounded to ``places`` so that the rounded ones add up to the rounded total."""
+    rounded = {k: v.quantize(places) for k, v in exact.items()}
+    leftover = sum(exact.values(), ZERO).quantize(places) - sum(rounded.values(), ZERO)
+    if exact and leftover:
+        largest = max(exact, key=lambda k: (abs(exact[k]), str(k)))
+        rounded[largest] += leftover
+    return rounded
+
+
+def model_comparison(*, first: date, last: date, currency: str) -> list[ModelRow]:
+    """Per affiliate and campaign: installs, FTDs, NGR and commission credited under each
+    multi-touch model and the data-driven one, side by side. Money still follows the campaign's
+    own model; this only shows what the others would say.
+
+    The conversions are the approved, winning installs and FTDs of the months ``first`` through
+    ``last``; an FTD brings its player's NGR and commission of those months. A conversion's
+    touches are its device's clicks (``multitouch.touches_for``); one without touches stays
+    whole with its own affiliate and campaign. The data-driven shares come from the Markov
+    removal effects of every (affiliate, campaign) over the same conversions' paths.
+    """
+    start = datetime.combine(first, datetime.min.time(), UTC)
+    end = datetime.combine(ngr.next_month(last), datetime.min.time(), UTC)
+    conversions = list(
+        Conversion.objects.filter(
+            type__in=[ConversionType.INSTALL, ConversionType.FTD],
+            is_winner=True,
+            status=Conversion.Status.APPROVED,
+            occurred_at__gte=start,
+            occurred_at__lt=end,
+        )
+        .exclude(affiliate__isnull=True, click__isnull=True)
+        .select_related("click__campaign")
+        .order_by("occurred_at", "pk")
+    )
+    figures = player_figures(Scope(affiliate_ids=None, currency=currency))
+    paths = []
+    for conversion in conversions:
+        touches = multitouch.touches_for(conversion)
+        if touches:
+            states = [(t.affiliate_id, t.campaign_id) for t in touches]
+            times = [t.created_at for t in touches]
+        else:
+            states, times = [(conversion.affiliate_id, conversion.campaign_id)], [None]
+        values = {"installs": ZERO, "ftds": ZERO, "ngr": ZERO, "commission": ZERO}
+        if conversion.type == ConversionType.INSTALL:
+            values["installs"] = Decimal(1)
+        else:
+            values["ftds"] = Decimal(1)
+            ref = ngr.player_ref(conversion.player_key) if conversion.player_key else None
+            if ref in figures:
+                period = figures[ref].between(first, last)
+                values["ngr"], values["commission"] = period.ngr, period.commission
+        paths.append((conversion, states, times, values))
+    effects = multitouch.removal_effects([states for _, states, _, _ in paths])
+    exact: dict[str, dict[str, dict]] = {
+        m: {metric: defaultdict(Decimal) for metric in COMPARED} for m in multitouch.EVERY_MODEL
+    }
+    for conversion, states, times, values in paths:
+        for model in multitouch.EVERY_MODEL:
+            if model == multitouch.DATA_DRIVEN:
+                shares = multitouch.data_driven_shares(states, effects)
+            elif times == [None]:
+                shares = [Decimal(1)]
+            else:
+                shares = multitouch.credit_shares(times, conversion.occurred_at, model)
+            for state, share in zip(states, shares, strict=True):
+                for metric, value in values.items():
+                    exact[model][metric][state] += value * share
+    keys = sorted({k for m in exact.values() for v in m.values() for k in v}, key=str)
+    rows = {key: ModelRow(key[0], key[1], {}) for key in keys}
+    cents = Decimal(1).scaleb(-MINOR_UNITS.get(currency.upper(), 2))
+    for model, metrics in exact.items():
+        for metric, by_state in metrics.items():
+            places = cents if metric in ("ngr", "commission") else multitouch.PLACES
+            for key, value in _largest_remainder(by_state, places).items():
+                rows[key].credit.setdefault(model, {})[metric] = value
+    for row in rows.values():
+        for model in multitouch.EVERY_MODEL:
+            for metric in COMPARED:
+                row.credit.setdefault(model, {}).setdefault(metric, ZERO)
+    return list(rows.values())

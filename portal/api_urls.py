@@ -8,6 +8,7 @@ from attribution.api import ClickViewSet, ConversionViewSet, StatsBreakdownView,
 from payouts.api import (
     CohortView,
     CommissionPlanViewSet,
+    ModelComparisonView,
     PayoutViewSet,
     PlayerActivityView,
     PlayerReportView,
@@ -31,6 +32,7 @@ urlpatterns = [
     path("stats/breakdown/", StatsBreakdownView.as_view(), name="api-stats-breakdown"),
     path("reports/players/", PlayerReportView.as_view(), name="api-report-players"),
     path("reports/cohorts/", CohortView.as_view(), name="api-report-cohorts"),
+    path("reports/models/", ModelComparisonView.as_view(), name="api-report-models"),
     path("player-activity/", PlayerActivityView.as_view(), name="api-player-activity"),
     path("", include(router.urls)),
 ]

@@ -80,6 +80,7 @@ MANAGER_ENDPOINTS = [
     ("plans", "get", "/api/v1/plans/", None),
     ("new plan", "post", "/api/v1/plans/", {"name": "Mine"}),
     ("player activity", "post", "/api/v1/player-activity/", {"player_id": "X"}),
+    ("model comparison", "get", "/api/v1/reports/models/", None),
 ]
 EVERY_ENDPOINT = AFFILIATE_ENDPOINTS + MANAGER_ENDPOINTS
 
