@@ -26,7 +26,7 @@ from django.db.models import Q
 from attribution.models import Conversion, ConversionType
 
 from . import fx, plans
-from .models import CommissionPlan, PlanVersion, PlayerActivity
+from .models import CommissionPlan, PlanAssignment, PlanVersion, PlayerActivity
 from .money import percent_of, quantize
 
 ZERO = Decimal(0)
@@ -157,27 +157,33 @@ class Versions:
     """Plans and versions, read once: whose plan pays a player, and its terms in a month."""
 
     def __init__(self) -> None:
-        self._plans: dict[tuple[int, int | None], CommissionPlan | None] = {}
+        self._assigned: dict[int, dict[int | None, CommissionPlan]] | None = None
+        self._history: dict[int, list[PlanVersion]] = {}
         self._versions: dict[tuple[int, date], PlanVersion | None] = {}
 
     def plan(self, affiliate_id: int, campaign_id: int | None) -> CommissionPlan | None:
-        key = (affiliate_id, campaign_id)
-        if key not in self._plans:
-            self._plans[key] = plans.plan_for(affiliate_id=affiliate_id, campaign_id=campaign_id)
-        return self._plans[key]
+        """The affiliate's own plan on the campaign, else the campaign's default
+        (``plans.plan_for``, with every assignment read in one query)."""
+        if self._assigned is None:
+            self._assigned = defaultdict(dict)
+            for a in PlanAssignment.objects.select_related("plan"):
+                self._assigned[a.campaign_id][a.affiliate_id] = a.plan
+        mine = self._assigned.get(campaign_id, {})
+        return mine.get(affiliate_id) or mine.get(None)
 
     def ngr_version(self, plan: CommissionPlan, month: date) -> PlanVersion | None:
         """The version in force at the month's end, if its RevShare is on NGR."""
         key = (plan.pk, month)
         if key not in self._versions:
+            if plan.pk not in self._history:
+                self._history[plan.pk] = list(
+                    PlanVersion.objects.filter(plan=plan)
+                    .select_related("plan")
+                    .prefetch_related("tiers", "ngr_tiers")
+                    .order_by("-valid_from")
+                )
             end = datetime.combine(next_month(month), datetime.min.time(), UTC)
-            version = (
-                PlanVersion.objects.filter(plan=plan, valid_from__lt=end)
-                .select_related("plan")
-                .prefetch_related("tiers", "ngr_tiers")
-                .order_by("-valid_from")
-                .first()
-            )
+            version = next((v for v in self._history[plan.pk] if v.valid_from < end), None)
             self._versions[key] = version if version and version.revshare_basis == "ngr" else None
         return self._versions[key]
 
