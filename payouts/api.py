@@ -332,6 +332,12 @@ class PlayerReportQuery(PlayerScopeQuery):
 class CohortQuery(PlayerScopeQuery):
     by = serializers.ChoiceField(choices=["ftd_month", "registration_month"], default="ftd_month")
     metric = serializers.ChoiceField(choices=reports.METRICS, default="ngr")
+    model = serializers.ChoiceField(
+        choices=multitouch.EVERY_MODEL,
+        required=False,
+        help_text="Credit players by this attribution model instead of the campaign's own: a "
+        "player counts for each affiliate with a share, with that share of the figures.",
+    )
     through = MonthField(required=False, help_text="The last month shown (default: this one)")
 
 
@@ -472,7 +478,13 @@ class CohortView(PlayerReportBase):
     def get(self, request: Request) -> Response | HttpResponse:
         data, scope = self.parse(request)
         through = data.get("through") or timezone.now().date().replace(day=1)
-        found = reports.cohorts(scope, by=data["by"], metric=data["metric"], through=through)
+        found = reports.cohorts(
+            scope,
+            by=data["by"],
+            metric=data["metric"],
+            through=through,
+            model=data.get("model", ""),
+        )
         if request.accepted_renderer.format == "csv":
             width = max((len(c.values) for c in found), default=0)
             return self.csv(

@@ -54,6 +54,7 @@ class Player:
     campaign_id: int | None = None
     channel: str = ""
     credited_at: datetime | None = None
+    conversion_id: int | None = None  # the registration or FTD that credited the player
     registered_at: datetime | None = None
     ftd_at: datetime | None = None
     ftd_amount: Decimal | None = None
@@ -84,6 +85,7 @@ def players(*, affiliate_ids: list[int] | None = None) -> dict[PlayerRef, Player
         keys = conversions.filter(affiliate_id__in=affiliate_ids).values("player_key")
         conversions = conversions.filter(player_key__in=keys)
     rows = conversions.order_by("occurred_at", "pk").values_list(
+        "pk",
         "player_key",
         "type",
         "affiliate_id",
@@ -93,7 +95,7 @@ def players(*, affiliate_ids: list[int] | None = None) -> dict[PlayerRef, Player
         "revenue",
         "currency",
     )
-    for key, kind, affiliate_id, campaign_id, channel, at, revenue, currency in rows.iterator(
+    for pk, key, kind, affiliate_id, campaign_id, channel, at, revenue, currency in rows.iterator(
         chunk_size=5000
     ):
         ref = player_ref(key)
@@ -108,7 +110,7 @@ def players(*, affiliate_ids: list[int] | None = None) -> dict[PlayerRef, Player
             player.ftd_at, player.ftd_amount, player.ftd_currency = at, revenue, currency
         if affiliate_id is not None and player.affiliate_id is None:
             player.affiliate_id, player.campaign_id = affiliate_id, campaign_id
-            player.channel, player.credited_at = channel, at
+            player.channel, player.credited_at, player.conversion_id = channel, at, pk
     return found
 
 

@@ -136,13 +136,98 @@ def _cpa(refs: set[ngr.PlayerRef], currency: str) -> dict[ngr.PlayerRef, dict[da
     return found
 
 
-def player_figures(scope: Scope) -> dict[ngr.PlayerRef, PlayerFigures]:
-    """Every player in ``scope`` with their figures per month (viewer's currency, unrounded)."""
-    known = {
-        ref: player
-        for ref, player in ngr.players(affiliate_ids=scope.affiliate_ids).items()
-        if _in_scope(player, scope)
-    }
+def _path_of(conversion: Conversion) -> list[tuple[int, int | None]]:
+    touches = multitouch.touches_for(conversion)
+    if touches:
+        return [(t.affiliate_id, t.campaign_id) for t in touches]
+    return [(conversion.affiliate_id, conversion.campaign_id)]
+
+
+def observed_effects(
+    *, first: datetime | None = None, end: datetime | None = None, extra: Iterable[int] = ()
+) -> dict:
+    """The data-driven model's removal effects over the observed paths: those of every
+    approved, winning install and FTD (of the period, when given), and of ``extra``
+    conversions."""
+    conversions = Conversion.objects.filter(
+        type__in=[ConversionType.INSTALL, ConversionType.FTD],
+        is_winner=True,
+        status=Conversion.Status.APPROVED,
+    ).exclude(affiliate__isnull=True, click__isnull=True)
+    if first is not None:
+        conversions = conversions.filter(occurred_at__gte=first, occurred_at__lt=end)
+    ids = set(conversions.values_list("pk", flat=True)) | set(extra)
+    found = Conversion.objects.select_related("click__campaign").in_bulk(sorted(ids))
+    return multitouch.removal_effects([_path_of(c) for _, c in sorted(found.items())])
+
+
+def model_shares(
+    players: dict[ngr.PlayerRef, ngr.Player], model: str
+) -> dict[ngr.PlayerRef, dict[tuple[int, int | None], Decimal]]:
+    """Each player's share per (affiliate, campaign) under ``model``: the touches of the
+    conversion that credited them (``multitouch.touches_for``), split as the model says."""
+    ids = [p.conversion_id for p in players.values() if p.conversion_id]
+    conversions = Conversion.objects.select_related("click__campaign").in_bulk(ids)
+    paths = {}
+    for ref, player in players.items():
+        conversion = conversions.get(player.conversion_id)
+        if conversion is None:
+            continue
+        touches = multitouch.touches_for(conversion)
+        if touches:
+            paths[ref] = (
+                [(t.affiliate_id, t.campaign_id) for t in touches],
+                [t.created_at for t in touches],
+                conversion.occurred_at,
+            )
+        else:
+            paths[ref] = ([(player.affiliate_id, player.campaign_id)], [None], None)
+    effects = observed_effects(extra=ids) if model == multitouch.DATA_DRIVEN else {}
+    shares: dict[ngr.PlayerRef, dict[tuple[int, int | None], Decimal]] = {}
+    for ref, (states, times, at) in paths.items():
+        if model == multitouch.DATA_DRIVEN:
+            split = multitouch.data_driven_shares(states, effects)
+        elif at is None:
+            split = [Decimal(1)]
+        else:
+            split = multitouch.credit_shares(times, at, model)
+        mine: dict[tuple[int, int | None], Decimal] = defaultdict(Decimal)
+        for state, share in zip(states, split, strict=True):
+            mine[state] += share
+        shares[ref] = dict(mine)
+    return shares
+
+
+def player_figures(scope: Scope, model: str = "") -> dict[ngr.PlayerRef, PlayerFigures]:
+    """Every player in ``scope`` with their figures per month (viewer's currency, unrounded).
+
+    ``model`` (one of ``multitouch.EVERY_MODEL``): a player belongs to every affiliate and
+    campaign the model gives a share of them, with that share of their figures; without one, to
+    the affiliate who was credited, whole (what the money follows)."""
+    weights: dict[ngr.PlayerRef, Decimal] = {}
+    if model:
+        everyone = {r: p for r, p in ngr.players().items() if p.affiliate_id is not None}
+        known = {}
+        for ref, shares in model_shares(everyone, model).items():
+            weight = sum(
+                (
+                    share
+                    for (affiliate_id, campaign_id), share in shares.items()
+                    if (scope.affiliate_ids is None or affiliate_id in scope.affiliate_ids)
+                    and (scope.campaign_id is None or campaign_id == scope.campaign_id)
+                ),
+                ZERO,
+            )
+            player = everyone[ref]
+            if weight > 0 and (not scope.channel or player.channel == scope.channel):
+                known[ref], weights[ref] = player, weight
+        scope = Scope(None, scope.currency)  # the shares above are the scope now
+    else:
+        known = {
+            ref: player
+            for ref, player in ngr.players(affiliate_ids=scope.affiliate_ids).items()
+            if _in_scope(player, scope)
+        }
     found = {ref: PlayerFigures(player) for ref, player in known.items()}
     if not found:
         return found
@@ -179,6 +264,12 @@ def player_figures(scope: Scope) -> dict[ngr.PlayerRef, PlayerFigures]:
         for ref, months in _cpa(set(known), scope.currency).items():
             for month, amount in months.items():
                 found[ref].months[month].add(Figures(commission=amount))
+    for ref, weight in weights.items():
+        if weight != 1:
+            for figures in found[ref].months.values():
+                figures.deposits *= weight
+                figures.ngr *= weight
+                figures.commission *= weight
     return found
 
 
@@ -235,7 +326,7 @@ class Cohort:
     values: list[Decimal | int]
 
 
-def cohorts(scope: Scope, *, by: str, metric: str, through: date) -> list[Cohort]:
+def cohorts(scope: Scope, *, by: str, metric: str, through: date, model: str = "") -> list[Cohort]:
     """Players by the month of their registration or FTD (``by``: registration_month or
     ftd_month), and ``metric`` in each month since: ``values[k]`` is the k-th month's.
 
@@ -243,7 +334,7 @@ def cohorts(scope: Scope, *, by: str, metric: str, through: date) -> list[Cohort
     cohort's cumulative NGR through that month over its players).
     """
     groups: dict[date, list[PlayerFigures]] = defaultdict(list)
-    for figures in player_figures(scope).values():
+    for figures in player_figures(scope, model).values():
         player = figures.player
         start = month_of(player.ftd_at if by == "ftd_month" else player.registered_at)
         if start is not None and start <= through:
@@ -295,19 +386,20 @@ def _largest_remainder(exact: dict, places: Decimal) -> dict:
     return rounded
 
 
-def model_comparison(*, first: date, last: date, currency: str) -> list[ModelRow]:
+def _model_credit(
+    *, start: datetime, end: datetime, currency: str
+) -> dict[str, dict[str, dict[tuple[int, int | None], Decimal]]]:
     """Per affiliate and campaign: installs, FTDs, NGR and commission credited under each
     multi-touch model and the data-driven one, side by side. Money still follows the campaign's
     own model; this only shows what the others would say.
 
-    The conversions are the approved, winning installs and FTDs of the months ``first`` through
-    ``last``; an FTD brings its player's NGR and commission of those months. A conversion's
+    The conversions are the approved, winning installs and FTDs from ``start`` to ``end``; an
+    FTD brings its player's NGR and commission of the months the period touches. A conversion's
     touches are its device's clicks (``multitouch.touches_for``); one without touches stays
     whole with its own affiliate and campaign. The data-driven shares come from the Markov
     removal effects of every (affiliate, campaign) over the same conversions' paths.
     """
-    start = datetime.combine(first, datetime.min.time(), UTC)
-    end = datetime.combine(ngr.next_month(last), datetime.min.time(), UTC)
+    first, last = start.date().replace(day=1), (end - timedelta(microseconds=1)).date()
     conversions = list(
         Conversion.objects.filter(
             type__in=[ConversionType.INSTALL, ConversionType.FTD],
@@ -339,7 +431,7 @@ def model_comparison(*, first: date, last: date, currency: str) -> list[ModelRow
                 period = figures[ref].between(first, last)
                 values["ngr"], values["commission"] = period.ngr, period.commission
         paths.append((conversion, states, times, values))
-    effects = multitouch.removal_effects([states for _, states, _, _ in paths])
+    effects = observed_effects(first=start, end=end)
     exact: dict[str, dict[str, dict]] = {
         m: {metric: defaultdict(Decimal) for metric in COMPARED} for m in multitouch.EVERY_MODEL
     }
@@ -354,6 +446,38 @@ def model_comparison(*, first: date, last: date, currency: str) -> list[ModelRow
             for state, share in zip(states, shares, strict=True):
                 for metric, value in values.items():
                     exact[model][metric][state] += value * share
+    return exact
+
+
+def model_credit(
+    *, start: datetime, end: datetime, currency: str, model: str, scope: Scope
+) -> dict[str, Decimal]:
+    """What ``model`` credits the scope's affiliates (and campaign) with between two instants:
+    installs, FTDs, and the FTDs' players' NGR and commission of those months."""
+    exact = _model_credit(start=start, end=end, currency=currency)[model]
+    total = {}
+    for metric, by_state in exact.items():
+        mine = sum(
+            (
+                value
+                for (affiliate_id, campaign_id), value in by_state.items()
+                if (scope.affiliate_ids is None or affiliate_id in scope.affiliate_ids)
+                and (scope.campaign_id is None or campaign_id == scope.campaign_id)
+            ),
+            ZERO,
+        )
+        places = multitouch.PLACES if metric in ("installs", "ftds") else None
+        total[metric] = mine.quantize(places) if places else quantize(mine, currency)
+    return total
+
+
+def model_comparison(*, first: date, last: date, currency: str) -> list[ModelRow]:
+    """Per affiliate and campaign: installs, FTDs, NGR and commission credited under each
+    multi-touch model and the data-driven one, side by side (``_model_credit``), for the months
+    ``first`` through ``last``."""
+    start = datetime.combine(first, datetime.min.time(), UTC)
+    end = datetime.combine(ngr.next_month(last), datetime.min.time(), UTC)
+    exact = _model_credit(start=start, end=end, currency=currency)
     keys = sorted({k for m in exact.values() for v in m.values() for k in v}, key=str)
     rows = {key: ModelRow(key[0], key[1], {}) for key in keys}
     cents = Decimal(1).scaleb(-MINOR_UNITS.get(currency.upper(), 2))

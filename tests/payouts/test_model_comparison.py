@@ -163,3 +163,53 @@ def test_affiliates_may_not_compare_models(alice, paths):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=alice.user).key}")
     assert client.get("/api/v1/reports/models/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("model", "a", "b"),
+    [
+        # P-X came through A (7 days before) and B; its NGR in November is 1,000.
+        ("last_click", None, ("1", ["1000.00"])),
+        ("first_click", ("1", ["1000.00"]), None),
+        ("linear", ("1", ["500.00"]), ("1", ["500.00"])),
+        ("data_driven", ("1", ["400.00"]), ("1", ["600.00"])),
+    ],
+)
+def test_cohorts_by_another_model_split_a_player_by_their_shares(manager, paths, model, a, b):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=manager).key}")
+    for affiliate, expected in ((paths["A"], a), (paths["B"], b)):
+        answer = client.get(
+            "/api/v1/reports/cohorts/",
+            {"affiliate": affiliate.pk, "model": model, "through": "2026-11"},
+        )
+        assert answer.status_code == 200, answer.content
+        shown = [(c["players"], c["values"]) for c in answer.json()["cohorts"]]
+        assert shown == ([] if expected is None else [(int(expected[0]), expected[1])]), model
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("last_click", ("2.000000", "1.000000", "1000.00")),
+        ("data_driven", ("1.750000", "0.600000", "600.00")),
+        ("time_decay", ("1.666667", "0.666667", "666.67")),
+    ],
+)
+def test_stats_with_a_model_show_what_it_credits(manager, paths, model, expected):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=manager).key}")
+    query = {
+        "period": "custom",
+        "start": "2026-11-01",
+        "end": "2026-11-30",
+        "affiliate": paths["B"].pk,
+        "model": model,
+    }
+    answer = client.get("/api/v1/stats/", query)
+    assert answer.status_code == 200, answer.content
+    shown = answer.json()["model_credit"]
+    assert (shown["model"], shown["installs"], shown["ftds"], shown["ngr"]) == (model, *expected)
+    without = client.get("/api/v1/stats/", {k: v for k, v in query.items() if k != "model"})
+    assert "model_credit" not in without.json()
+    assert client.get("/api/v1/stats/", {**query, "model": "u_shaped"}).status_code == 400
