@@ -2,6 +2,7 @@ import csv
 import io
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
@@ -10,11 +11,13 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from affiliates.models import Brand
+from affiliates.models import Affiliate, Brand, Campaign
+from attribution.models import Channel
 
-from . import activity, runs, tasks
+from . import activity, reports, runs, tasks
 from .models import (
     BrandApiToken,
     CommissionPlan,
@@ -327,6 +330,17 @@ class ActivityUploadForm(forms.Form):
     )
 
 
+class CohortForm(forms.Form):
+    by = forms.ChoiceField(
+        choices=[("ftd_month", "FTD month"), ("registration_month", "Registration month")],
+        required=False,
+    )
+    metric = forms.ChoiceField(choices=[(m, m) for m in reports.METRICS], required=False)
+    affiliate = forms.ModelChoiceField(queryset=Affiliate.objects.order_by("name"), required=False)
+    campaign = forms.ModelChoiceField(queryset=Campaign.objects.order_by("name"), required=False)
+    channel = forms.ChoiceField(choices=[("", "any"), *Channel.choices], required=False)
+
+
 @admin.register(PlayerActivity)
 class PlayerActivityAdmin(admin.ModelAdmin):
     list_display = (
@@ -358,10 +372,44 @@ class PlayerActivityAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list:
         upload = self.admin_site.admin_view(self.upload_view)
+        cohort_view = self.admin_site.admin_view(self.cohorts_view)
         return [
             path("upload/", upload, name="payouts_playeractivity_upload"),
+            path("cohorts/", cohort_view, name="payouts_playeractivity_cohorts"),
             *super().get_urls(),
         ]
+
+    def cohorts_view(self, request: HttpRequest) -> HttpResponse:
+        """Admin > Player activity > Cohorts: the program's (or one affiliate's, campaign's,
+        channel's) players by the month they joined, as a heat map."""
+        if not request.user.has_perm("payouts.view_playeractivity"):
+            raise PermissionDenied
+        form = CohortForm(request.GET or None)
+        data = form.cleaned_data if form.is_valid() else {}
+        affiliate, campaign = data.get("affiliate"), data.get("campaign")
+        by, metric = data.get("by") or "ftd_month", data.get("metric") or "ngr"
+        found = reports.cohorts(
+            reports.Scope(
+                affiliate_ids=[affiliate.pk] if affiliate else None,
+                currency=settings.BASE_CURRENCY,
+                campaign_id=campaign.pk if campaign else None,
+                channel=data.get("channel") or "",
+            ),
+            by=by,
+            metric=metric,
+            through=timezone.now().date().replace(day=1),
+        )
+        rows = reports.heat_map(found)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cohorts",
+            "opts": self.model._meta,
+            "form": form,
+            "rows": rows,
+            "width": range(max((len(r.cells) for r in rows), default=0)),
+            "currency": settings.BASE_CURRENCY,
+        }
+        return TemplateResponse(request, "admin/payouts/playeractivity/cohorts.html", context)
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         """Admin > Player activity > Upload: the import_activity command, in the browser."""

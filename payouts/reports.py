@@ -491,3 +491,25 @@ def model_comparison(*, first: date, last: date, currency: str) -> list[ModelRow
             for metric in COMPARED:
                 row.credit.setdefault(model, {}).setdefault(metric, ZERO)
     return list(rows.values())
+
+
+@dataclass
+class HeatRow:
+    cohort: str
+    players: int
+    cells: list[tuple[Decimal | int, str]]  # (value, CSS background) per month since
+
+
+def heat_map(found: list[Cohort]) -> list[HeatRow]:
+    """Cohorts as a heat map: each cell shaded by its value against the largest (blue for
+    positive, red for negative), for pages that draw the cohort table."""
+    largest = max((abs(Decimal(v)) for c in found for v in c.values), default=ZERO)
+    rows = []
+    for cohort in found:
+        cells = []
+        for value in cohort.values:
+            share = abs(Decimal(value)) / largest if largest else ZERO
+            colour = "37, 99, 235" if Decimal(value) >= 0 else "220, 38, 38"
+            cells.append((value, f"rgba({colour}, {share.quantize(Decimal('0.01'))})"))
+        rows.append(HeatRow(f"{cohort.cohort:%Y-%m}", cohort.players, cells))
+    return rows

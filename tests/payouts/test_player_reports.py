@@ -181,3 +181,35 @@ def test_a_bad_query_is_a_400(alice, program, query):
 def test_an_affiliate_asking_for_another_ones_players_gets_a_404(alice, charlie, program):
     answer = client_for(alice.user).get("/api/v1/reports/players/", {"affiliate": charlie.pk})
     assert answer.status_code == 404
+
+
+def test_alices_cohort_page_draws_the_heat_map_and_exports_csv(client, alice, program):
+    client.force_login(alice.user)
+
+    page = client.get("/dashboard/cohorts/", {"by": "registration_month", "metric": "ngr"})
+    exported = client.get(
+        "/dashboard/cohorts/", {"by": "registration_month", "metric": "ngr", "export": "csv"}
+    )
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    # 2026-10: 2 players, 900 / 200 / 100 (the largest shaded fully)
+    assert '<td class="num" style="background: rgba(37, 99, 235, 1.00)">900.00</td>' in html
+    assert '<td class="num" style="background: rgba(37, 99, 235, 0.11)">100.00</td>' in html
+    assert "999.00" not in html  # charlie's player
+    rows = list(csv.reader(io.StringIO(exported.content.decode())))
+    assert rows[0][:2] == ["cohort", "players"]
+    assert rows[1][:2] == ["2026-10", "2"]
+    assert rows[1][2] == "900.00"
+
+
+def test_the_managers_cohort_page_shows_one_affiliate_or_the_program(
+    manager_client, charlie, program
+):
+    url = "/admin/payouts/playeractivity/cohorts/"
+    everyone = manager_client.get(url, {"by": "registration_month"}).content.decode()
+    charlies = manager_client.get(
+        url, {"by": "registration_month", "affiliate": charlie.pk}
+    ).content.decode()
+    assert "1899.00" in everyone  # 900 + 999
+    assert "999.00" in charlies and "1899.00" not in charlies
