@@ -127,6 +127,7 @@ bench: install
 	$(BIN)/python bench/attribution.py
 	$(BIN)/python bench/payouts.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/activity.py
 
 clean:
 	rm -rf var/test.sqlite3* var/celery .pytest_cache

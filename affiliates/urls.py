@@ -29,6 +29,7 @@ urlpatterns = [
     path("dashboard/conversions/", views.conversions, name="affiliate-conversions"),
     path("dashboard/links/", views.links, name="affiliate-links"),
     path("dashboard/payouts/", views.payouts, name="affiliate-payouts"),
+    path("dashboard/cohorts/", views.cohorts, name="affiliate-cohorts"),
     path("dashboard/sub-affiliates/", views.sub_affiliates, name="affiliate-subs"),
     path("dashboard/api-token/", views.api_token, name="affiliate-token"),
     path("dashboard/postbacks/", views.postback_settings, name="affiliate-postbacks"),

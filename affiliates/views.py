@@ -22,6 +22,7 @@ from affiliates.forms import EndpointForm, LinkForm, LoginForm, SignupForm
 from affiliates.models import Affiliate
 from attribution.outbound import schedule
 from attribution.rollups import reports
+from payouts import reports as player_reports
 from portal.lib.spreadsheet import csv_response
 
 View = Callable[..., HttpResponse]
@@ -528,3 +529,47 @@ class LogoutView(auth.LogoutView):
         if not request.user.is_authenticated:
             return redirect(self.get_success_url())
         return render(request, "registration/logout_confirm.html")
+
+
+COHORT_BY = {"ftd_month": "FTD month", "registration_month": "Registration month"}
+COHORT_METRICS = {
+    "ngr": "NGR",
+    "deposits": "Deposits",
+    "commission": "Commission",
+    "players": "Active players",
+    "ngr_per_player": "Cumulative NGR per player",
+}
+
+
+@affiliate_required
+def cohorts(request: HttpRequest) -> HttpResponse:
+    """The affiliate's players by the month they joined, month by month since: a heat map."""
+    affiliate = request.affiliate
+    by = request.GET.get("by") if request.GET.get("by") in COHORT_BY else "ftd_month"
+    metric = request.GET.get("metric")
+    metric = metric if metric in COHORT_METRICS else "ngr"
+    through = timezone.now().date().replace(day=1)
+    found = player_reports.cohorts(
+        player_reports.Scope(affiliate_ids=[affiliate.pk], currency=affiliate.currency),
+        by=by,
+        metric=metric,
+        through=through,
+    )
+    if request.GET.get("export") == "csv":
+        width = max((len(c.values) for c in found), default=0)
+        return csv_response(
+            "cohorts.csv",
+            ["cohort", "players", *[f"m{k}" for k in range(width)]],
+            ([f"{c.cohort:%Y-%m}", c.players, *c.values] for c in found),
+        )
+    rows = player_reports.heat_map(found)
+    context = {
+        "affiliate": affiliate,
+        "rows": rows,
+        "width": range(max((len(r.cells) for r in rows), default=0)),
+        "by": by,
+        "metric": metric,
+        "by_choices": COHORT_BY,
+        "metric_choices": COHORT_METRICS,
+    }
+    return render(request, "affiliates/cohorts.html", context)

@@ -24,10 +24,12 @@ from attribution.serializers import (
     ClickSerializer,
     ConversionSerializer,
     ManagerClickSerializer,
+    StatsModelQuerySerializer,
     StatsQuerySerializer,
     StatsSerializer,
     period_data,
 )
+from payouts import reports as payouts_reports
 from portal.api import ID, ErrorSerializer, IdFilter, InstantFilter
 
 BAD_QUERY = OpenApiResponse(ErrorSerializer, description="A period or filter that cannot be used.")
@@ -95,13 +97,15 @@ class ReportView(APIView):
 class StatsView(ReportView):
     """Mobile (iOS, Android, SKAN) beside web for a period: the dashboard's figures."""
 
+    query_serializer = StatsModelQuerySerializer
+
     @extend_schema(
         tags=["stats"],
-        parameters=[StatsQuerySerializer],
+        parameters=[StatsModelQuerySerializer],
         responses={200: StatsSerializer, 400: BAD_QUERY, 404: NO_AFFILIATE},
     )
     def get(self, request: Request) -> Response:
-        _, scope, period, filters = self.parse(request)
+        query, scope, period, filters = self.parse(request)
         table = reports.summary(
             affiliate_ids=scope.affiliate_ids,
             period=period,
@@ -128,6 +132,20 @@ class StatsView(ReportView):
             "earned": totals["commission"] + totals["sub_commission"],
             "daily": days,
         }
+        if model := query.validated_data.get("model"):
+            start, end = period.bounds(scope.time_zone)
+            credit = payouts_reports.model_credit(
+                start=start,
+                end=end,
+                currency=scope.currency,
+                model=model,
+                scope=payouts_reports.Scope(
+                    affiliate_ids=scope.affiliate_ids,
+                    currency=scope.currency,
+                    campaign_id=query.validated_data.get("campaign"),
+                ),
+            )
+            data["model_credit"] = {"model": model, **credit}
         return Response(StatsSerializer(data).data)
 
 

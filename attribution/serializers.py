@@ -7,6 +7,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from attribution.crediting.multitouch import EVERY_MODEL
 from attribution.models import Channel, Click, Conversion
 from attribution.rollups import reports
 
@@ -76,6 +77,15 @@ class StatsQuerySerializer(serializers.Serializer):
         )
 
 
+class StatsModelQuerySerializer(StatsQuerySerializer):
+    model = serializers.ChoiceField(
+        choices=EVERY_MODEL,
+        required=False,
+        help_text="Also what this attribution model would credit (installs, FTDs, their players' "
+        "NGR and commission); money still follows the campaign's own model.",
+    )
+
+
 class BreakdownQuerySerializer(StatsQuerySerializer):
     by = BreakdownField(required=False, default="campaign")
 
@@ -126,6 +136,14 @@ class DaySerializer(serializers.Serializer):
     monthly = MetricsSerializer(help_text="Monthly commission (RevShare, tier top-ups) only.")
 
 
+class ModelCreditSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    installs = serializers.DecimalField(max_digits=20, decimal_places=6)
+    ftds = serializers.DecimalField(max_digits=20, decimal_places=6)
+    ngr = serializers.DecimalField(max_digits=20, decimal_places=2)
+    commission = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
 class StatsSerializer(serializers.Serializer):
     """Mobile (iOS, Android, SKAN) beside web: ``reports.summary`` and ``reports.daily``."""
 
@@ -140,6 +158,9 @@ class StatsSerializer(serializers.Serializer):
     )
     earned = money(help_text="Own commission plus the share of sub-affiliates'.")
     daily = DaySerializer(many=True)
+    model_credit = ModelCreditSerializer(
+        required=False, help_text="With ?model=: what that model credits in the period."
+    )
 
 
 class BreakdownMetricsSerializer(MetricsSerializer):

@@ -1496,3 +1496,94 @@ def install(month: Month) -> None:
             campaign=campaigns["ios"],
             affiliate=affiliates[spec.affiliate],
         )
+
+
+# --- the operator's player activity after the month (issue 15) ---------------------------------
+
+ACTIVITY_MONTHS = (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
+PRODUCTS = ("casino", "sportsbook")
+
+
+@dataclass(frozen=True)
+class PlayerTruth:
+    """A player of the month as the truth has them: who brought them, and when they joined."""
+
+    player_id: str
+    affiliate: str | None  # username; None: organic or declined
+    registered_at: datetime | None
+    ftd_at: datetime | None
+    ftd_amount: Decimal | None
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    player_id: str
+    day: str  # YYYY-MM-DD
+    product: str
+    ggr: Decimal
+    bonuses: Decimal
+    deposits: Decimal
+
+    def as_api(self) -> dict[str, str]:
+        return {
+            "player_id": self.player_id,
+            "date": self.day,
+            "product": self.product,
+            "currency": "EUR",
+            "ggr": str(self.ggr),
+            "bonuses": str(self.bonuses),
+            "deposits": str(self.deposits),
+        }
+
+
+def players(month: Month) -> dict[str, PlayerTruth]:
+    """Every player the operator's postbacks name, with the truth of their registration and
+    first deposit (the first FTD the truth approves)."""
+    found: dict[str, dict[str, Any]] = {}
+    for step in month.postbacks:
+        player = step.data.get("player_id") if step.source == "s2s" else None
+        truth = step.truth
+        if not player or truth is None or truth.type not in ("registration", "ftd"):
+            continue
+        facts = found.setdefault(player, {"affiliate": None, "registered_at": None, "ftd": None})
+        at = datetime.fromisoformat(step.data["time"].replace("Z", "+00:00"))
+        approved = truth.status == "approved"
+        if approved and truth.affiliate and facts["affiliate"] is None:
+            facts["affiliate"] = truth.affiliate
+        if truth.type == "registration" and approved:
+            facts["registered_at"] = at
+        if truth.type == "ftd" and approved and facts["ftd"] is None:
+            facts["ftd"] = (at, truth.revenue)
+    return {
+        player: PlayerTruth(
+            player,
+            facts["affiliate"],
+            facts["registered_at"],
+            facts["ftd"][0] if facts["ftd"] else None,
+            facts["ftd"][1] if facts["ftd"] else None,
+        )
+        for player, facts in found.items()
+    }
+
+
+def activity(month: Month) -> list[ActivityRow]:
+    """October and November of every player's play, and of a few players nobody knows."""
+    rng = random.Random(month.seed + 15)
+    names = sorted(players(month)) + [f"U{n:07d}" for n in range(5)]
+    rows = []
+    for player in names:
+        for first in ACTIVITY_MONTHS:
+            days = rng.sample(range(1, 29), rng.randint(0, 3))
+            for day in sorted(days):
+                for product in rng.sample(PRODUCTS, rng.randint(1, 2)):
+                    rows.append(
+                        ActivityRow(
+                            player,
+                            first.replace(day=day).date().isoformat(),
+                            product,
+                            ggr=Decimal(rng.randint(-30000, 150000)) / 100,
+                            bonuses=Decimal(rng.randint(0, 5000)) / 100,
+                            deposits=Decimal(rng.randint(0, 40000)) / 100,
+                        )
+                    )
+    return rows

@@ -104,7 +104,7 @@ def test_revshare_nets_withdrawals_bonuses_chargebacks_and_fees(alice, campaign)
         Decimal("440.00"),
         Decimal("110.00"),
     )
-    assert ledger.month_close(period=date(2026, 10, 1)) == {"tiers": 0, "revshare": 0}
+    assert ledger.month_close(period=date(2026, 10, 1)) == {"tiers": 0, "revshare": 0, "ngr": 0}
 
 
 def test_hybrid_pays_cpa_and_revshare(alice, campaign):

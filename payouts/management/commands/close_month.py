@@ -22,6 +22,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.stdout.write(
             self.style.SUCCESS(
-                f"{month}: {made['tiers']} tier top-up(s), {made['revshare']} RevShare entries."
+                f"{month}: {made['tiers']} tier top-up(s), {made['revshare']} RevShare entries, "
+                f"{made['ngr']} NGR statement(s)."
             )
         )
