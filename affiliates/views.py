@@ -258,7 +258,7 @@ def conversions(request: HttpRequest) -> HttpResponse:
                     c.platform,
                     c.campaign.name if c.campaign else "",
                     c.status,
-                    c.reason,
+                    c.public_reason.label,
                     c.revenue if c.revenue is not None else "",
                     c.currency,
                     c.country,
