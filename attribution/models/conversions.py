@@ -265,6 +265,7 @@ class SkanMapping(models.Model):
     )
 
     class Meta:
+        verbose_name = "SKAdNetwork mapping"
         constraints = [
             models.UniqueConstraint(
                 fields=["app", "ad_network_id", "source_identifier"], name="skan_mapping_unique"
