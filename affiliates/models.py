@@ -76,6 +76,11 @@ class Affiliate(models.Model):
         default=Decimal("50.00"),
         help_text="Below this a balance carries over to the next payout run.",
     )
+    payment_details = models.TextField(
+        blank=True,
+        max_length=1000,
+        help_text="Where payouts go: bank (IBAN, SWIFT) or wallet, as the affiliate gave them.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -89,6 +94,23 @@ class Affiliate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (#{self.pk})"
+
+
+class AffiliateNote(models.Model):
+    """A manager's note on an affiliate: calls, deals, warnings. Kept, never edited."""
+
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    text = models.TextField(max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.text[:60]
 
 
 class Brand(models.Model):

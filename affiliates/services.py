@@ -148,3 +148,15 @@ def api_token_renew(*, user: AbstractBaseUser) -> Token:
     with transaction.atomic():
         Token.objects.filter(user=user).delete()
         return Token.objects.create(user=user)
+
+
+def view_as_record(*, manager: Actor, affiliate: Affiliate, started: bool) -> AuditEvent:
+    """A manager began or ended a read-only session of an affiliate's dashboard."""
+    return audit_record(
+        obj=affiliate,
+        field="view_as",
+        old="" if started else "viewing",
+        new="viewing" if started else "",
+        actor=manager,
+        note="read-only view of the dashboard " + ("started" if started else "ended"),
+    )

@@ -26,6 +26,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("dashboard/", views.dashboard, name="affiliate-dashboard"),
+    path("dashboard/view-as/stop/", views.view_as_stop, name="affiliate-view-as-stop"),
     path("dashboard/conversions/", views.conversions, name="affiliate-conversions"),
     path("dashboard/links/", views.links, name="affiliate-links"),
     path("dashboard/payouts/", views.payouts, name="affiliate-payouts"),

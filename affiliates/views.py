@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth
 from django.contrib.auth.decorators import login_required
@@ -28,12 +29,45 @@ from portal.lib.spreadsheet import csv_response
 View = Callable[..., HttpResponse]
 
 
+# The session key of a manager's read-only view of an affiliate's dashboard ("view as").
+VIEW_AS = "view_as_affiliate"
+READ_ONLY_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def viewing_as(request: HttpRequest) -> Affiliate | None:
+    """The affiliate a manager is viewing as, or None. Only a manager's session that passed the
+    admin's two-factor door (when on) can be one."""
+    affiliate_id = request.session.get(VIEW_AS)
+    user = request.user
+    if not affiliate_id or not user.is_authenticated or not user.is_staff:
+        return None
+    if settings.ADMIN_2FA and not (hasattr(user, "is_verified") and user.is_verified()):
+        return None
+    return Affiliate.objects.filter(pk=affiliate_id).first()
+
+
 def affiliate_required(view: View) -> View:
-    """Logged in, with an affiliate account that is active (others see their status)."""
+    """Logged in, with an affiliate account that is active (others see their status).
+
+    A manager viewing as an affiliate gets that affiliate's pages, read-only: anything but a
+    read is refused here, before any view code runs, so no form can write through it.
+    """
 
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        shown = viewing_as(request)
+        if shown is not None:
+            request.affiliate, request.viewing_as = shown, True
+            if request.method not in READ_ONLY_METHODS or getattr(view, "private", False):
+                return render(
+                    request, "affiliates/view_as_refused.html", {"shown": shown}, status=403
+                )
+            timezone.activate(shown.time_zone)
+            try:
+                return view(request, *args, **kwargs)
+            finally:
+                timezone.deactivate()
         affiliate = getattr(request.user, "affiliate", None)
         if affiliate is None:
             if request.user.is_staff:
@@ -51,6 +85,23 @@ def affiliate_required(view: View) -> View:
             timezone.deactivate()
 
     return wrapper
+
+
+def private(view: View) -> View:
+    """A page not shown to a manager viewing as the affiliate (its secrets, e.g. the API token)."""
+    view.private = True
+    return view
+
+
+@require_POST
+def view_as_stop(request: HttpRequest) -> HttpResponse:
+    """End a manager's view-as session; back to the affiliate's admin page."""
+    shown = viewing_as(request)
+    request.session.pop(VIEW_AS, None)
+    if shown is None:
+        return redirect("admin:index")
+    services.view_as_record(manager=request.user, affiliate=shown, started=False)
+    return redirect("admin:affiliates_affiliate_change", shown.pk)
 
 
 def _money(value) -> str:
@@ -306,6 +357,7 @@ def links(request: HttpRequest) -> HttpResponse:
 
 
 @affiliate_required
+@private
 def api_token(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         with transaction.atomic():

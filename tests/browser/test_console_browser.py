@@ -8,7 +8,7 @@ from django_otp.oath import totp
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from affiliates.demo import DEMO_PASSWORD, DEMO_TOTP_KEY
-from affiliates.models import AuditEvent
+from affiliates.models import Affiliate, AuditEvent, TrackingLink
 from attribution.models import Conversion
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,4 +84,51 @@ def test_a_manager_approves_a_held_conversion_from_the_queue(
     audit = AuditEvent.objects.get(object_id=str(first.pk), field="status")
     assert audit.note == "MMP clock skew, real player"
     assert audit.actor.username == "manager"
+    context.close()
+
+
+def test_a_manager_views_as_an_affiliate_and_cannot_change_anything(
+    demo, live_server, browser, screenshots
+):
+    alice = Affiliate.objects.get(user__username="alice")
+    links_before = TrackingLink.objects.filter(affiliate=alice).count()
+    context = manager_context(browser, live_server.url)
+    page = context.new_page()
+    manager_log_in(page)
+
+    # the affiliate 360: stats, money, links, postbacks, notes, history
+    page.goto(f"/admin/affiliates/affiliate/{alice.pk}/change/?period=last30")
+    expect(page.locator("#affiliate-360")).to_contain_text("Earnings and balance")
+    expect(page.locator('table[data-table="stats-360"]')).to_be_visible()
+    page.screenshot(path=str(screenshots / "console-affiliate-360.png"), full_page=True)
+
+    # when: the manager views the dashboard as alice
+    with page.expect_navigation():
+        page.click("#view-as-form button")
+    # then: alice's dashboard, marked as a read-only view on every page
+    assert urlsplit(page.url).path == "/dashboard/"
+    expect(page.locator("#view-as-banner")).to_contain_text(f"Viewing as {alice.name}")
+    expect(page.locator("header.topbar")).not_to_contain_text("API")
+    page.screenshot(path=str(screenshots / "console-view-as-dashboard.png"), full_page=True)
+
+    # when: the manager tries to create a link as alice, the form is refused
+    page.goto("/dashboard/links/")
+    expect(page.locator("#view-as-banner")).to_be_visible()
+    page.select_option('main form select[name="campaign"]', index=1)
+    page.fill('main form input[name="name"]', "made while viewing as")
+    with page.expect_navigation():
+        page.click('main form button[type="submit"]')
+    expect(page.locator("main")).to_contain_text("Read-only")
+    assert TrackingLink.objects.filter(affiliate=alice).count() == links_before
+    page.screenshot(path=str(screenshots / "console-view-as-refused.png"), full_page=True)
+
+    # when: the manager ends the view, back on alice's admin page; both ends are audited
+    with page.expect_navigation():
+        page.click("#view-as-banner button")
+    assert urlsplit(page.url).path == f"/admin/affiliates/affiliate/{alice.pk}/change/"
+    assert list(
+        AuditEvent.objects.filter(field="view_as", object_id=str(alice.pk))
+        .order_by("pk")
+        .values_list("new", "actor__username")
+    ) == [("viewing", "manager"), ("", "manager")]
     context.close()
