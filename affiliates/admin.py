@@ -5,9 +5,19 @@ from django.urls import path, reverse
 
 from attribution.rollups import reports
 
-from . import selectors, services
+from . import notify, selectors, services
 from .filters import StatsFilter
-from .models import Affiliate, AffiliateNote, App, AuditEvent, Brand, Campaign, TrackingLink
+from .models import (
+    Affiliate,
+    AffiliateNote,
+    Announcement,
+    App,
+    AuditEvent,
+    Brand,
+    Campaign,
+    NoticeKind,
+    TrackingLink,
+)
 from .views import VIEW_AS
 
 
@@ -127,6 +137,39 @@ class AffiliateAdmin(admin.ModelAdmin):
         self.message_user(request, f"{changed} affiliate(s) suspended.", messages.WARNING)
 
 
+@admin.register(Announcement)
+class AnnouncementAdmin(admin.ModelAdmin):
+    """Post a message to affiliates' bells and inboxes: all, or a segment. Sent when saved."""
+
+    list_display = ("title", "segment", "recipients", "author", "created_at")
+    fields = ("title", "body", "segment", "campaign", "currency")
+    autocomplete_fields = ("campaign",)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.clean = _announcement_clean
+        return form
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.author = request.user
+        super().save_model(request, obj, form, change)
+        sent = notify.announcement_send(announcement=obj)
+        self.message_user(request, f"Sent to {sent} affiliate(s).", messages.SUCCESS)
+
+
+def _announcement_clean(form) -> dict:
+    data = form.cleaned_data
+    segment = data.get("segment")
+    if segment == Announcement.Segment.CAMPAIGN and not data.get("campaign"):
+        form.add_error("campaign", "Pick the campaign whose affiliates get it.")
+    if segment == Announcement.Segment.CURRENCY and len(data.get("currency", "")) != 3:
+        form.add_error("currency", "A three-letter currency, e.g. EUR.")
+    return data
+
+
 @admin.register(Brand)
 class BrandAdmin(admin.ModelAdmin):
     list_display = ("name", "website", "currency")
@@ -151,6 +194,26 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
         return super().get_queryset(request).annotate(link_count=Count("links"))
+
+    def save_model(self, request, obj, form, change) -> None:
+        was_open = (
+            change
+            and Campaign.objects.filter(
+                pk=obj.pk, status=Campaign.Status.ACTIVE, visibility=Campaign.Visibility.PUBLIC
+            ).exists()
+        )
+        super().save_model(request, obj, form, change)
+        is_open = (
+            obj.status == Campaign.Status.ACTIVE and obj.visibility == Campaign.Visibility.PUBLIC
+        )
+        if is_open and not was_open:
+            notify.notify(
+                users=notify.segment_users(Announcement(segment=Announcement.Segment.ALL)),
+                kind=NoticeKind.NEW_OFFER,
+                title=f"New offer: {obj.name}",
+                body=f"{obj.brand} opened {obj.name} to every affiliate. Create a link for it.",
+                url=reverse("affiliate-links"),
+            )
 
     @admin.display(ordering="link_count", description="Links")
     def link_count(self, obj: Campaign) -> int:

@@ -25,6 +25,12 @@ urlpatterns = [
         auth.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
+    path("notifications/", views.notifications, name="notifications"),
+    path(
+        "notifications/unsubscribe/<str:token>/",
+        views.unsubscribe,
+        name="notifications-unsubscribe",
+    ),
     path("dashboard/", views.dashboard, name="affiliate-dashboard"),
     path("dashboard/view-as/stop/", views.view_as_stop, name="affiliate-view-as-stop"),
     path("dashboard/conversions/", views.conversions, name="affiliate-conversions"),

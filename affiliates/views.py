@@ -13,14 +13,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from rest_framework.authtoken.models import Token
 
-from affiliates import selectors, services
+from affiliates import notify, selectors, services
 from affiliates.filters import ConversionFilter, PeriodFilter, StatsFilter
 from affiliates.forms import EndpointForm, LinkForm, LoginForm, SignupForm
-from affiliates.models import Affiliate
+from affiliates.models import Affiliate, NoticeKind, Notification
 from attribution.outbound import schedule
 from attribution.rollups import reports
 from payouts import reports as player_reports
@@ -625,3 +626,49 @@ def cohorts(request: HttpRequest) -> HttpResponse:
         "metric_choices": COHORT_METRICS,
     }
     return render(request, "affiliates/cohorts.html", context)
+
+
+# --- notifications: the bell's inbox, kinds on and off, unsubscribe from an email -------------
+
+
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own notices (never another's), newest first; kinds on and off."""
+    user = request.user
+    if request.method == "POST":
+        if viewing_as(request) is not None:
+            return render(request, "affiliates/view_as_refused.html", {"shown": None}, status=403)
+        if "read" in request.POST:
+            notify.mark_read(user=user)
+        else:
+            wanted = set(request.POST.getlist("kinds"))
+            for kind in NoticeKind.values:
+                if kind in wanted:
+                    notify.opt_in(user_id=user.pk, kind=kind)
+                else:
+                    notify.opt_out(user_id=user.pk, kind=kind)
+            messages.success(request, "Your notification settings are saved.")
+        return redirect("notifications")
+    off = set(user.notice_opt_outs.values_list("kind", flat=True))
+    page = Paginator(Notification.objects.filter(user=user), 30).get_page(request.GET.get("page"))
+    kinds = [(k, label, k not in off) for k, label in NoticeKind.choices]
+    return render(request, "notifications/inbox.html", {"page": page, "kinds": kinds})
+
+
+@csrf_exempt  # mail clients post the one-click unsubscribe without our cookie; the token is the key
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in every email: no sign-in needed, the signed token names user and kind. A POST
+    (the button, or a mail client's one-click List-Unsubscribe-Post) turns the kind off."""
+    named = notify.unsubscribe_read(token)
+    if named is None:
+        return render(request, "notifications/unsubscribe.html", {"bad": True}, status=404)
+    user_id, kind = named
+    done = False
+    if request.method == "POST":
+        notify.opt_out(user_id=user_id, kind=kind)
+        done = True
+    return render(
+        request,
+        "notifications/unsubscribe.html",
+        {"kind": NoticeKind(kind).label, "done": done},
+    )

@@ -10,9 +10,11 @@ from decimal import Decimal
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 
-from affiliates.models import Affiliate, AuditEvent
+from affiliates import notify
+from affiliates.models import Affiliate, AuditEvent, NoticeKind
 from affiliates.services import Actor, audit_record
 from attribution.models import Conversion
 
@@ -264,6 +266,13 @@ def payout_run_execute(*, run_id: int, progress: Callable[[int], None] | None = 
         status=PayoutRun.Status.DRAFT, finished_at=timezone.now()
     )
     run.refresh_from_db()
+    made = run.payouts.count()
+    notify.notify_managers(
+        NoticeKind.PAYOUT_RUN_READY,
+        f"Payout run {run.period_start} to {run.period_end} is ready",
+        f"{made} payout(s) wait for approval.",
+        reverse("admin:payouts_payoutrun_change", args=[run.pk]),
+    )
     return run
 
 
@@ -291,10 +300,22 @@ def payout_run_approve(*, run: PayoutRun, actor: Actor) -> PayoutRun:
         run = PayoutRun.objects.select_for_update().get(pk=run.pk)
         if run.status != PayoutRun.Status.DRAFT:
             raise PayoutError(f"only a draft run can be approved; this one is {run.status}")
-        for payout in run.payouts.filter(status=Payout.Status.DRAFT).order_by("pk"):
+        for payout in (
+            run.payouts.filter(status=Payout.Status.DRAFT)
+            .select_related("affiliate__user")
+            .order_by("pk")
+        ):
             payout.status = Payout.Status.APPROVED
             payout.save(update_fields=["status"])
             audit_record(obj=payout, field="status", old="draft", new="approved", actor=actor)
+            notify.notify_affiliate(
+                payout.affiliate,
+                NoticeKind.PAYOUT_APPROVED,
+                f"Payout approved: {payout.amount} {payout.currency}",
+                f"Your payout for {run.period_start} to {run.period_end} is approved and will "
+                "be paid soon.",
+                reverse("payout-statement", args=[payout.pk]),
+            )
         run.status = PayoutRun.Status.APPROVED
         run.save(update_fields=["status"])
         audit_record(obj=run, field="status", old="draft", new="approved", actor=actor)
@@ -320,6 +341,13 @@ def payout_mark_paid(*, payout: Payout, reference: str, actor: Actor) -> Payout:
         payout.save(update_fields=["status", "reference", "paid_at"])
         audit_record(
             obj=payout, field="status", old="approved", new="paid", actor=actor, note=reference
+        )
+        notify.notify_affiliate(
+            Affiliate.objects.select_related("user").get(pk=payout.affiliate_id),
+            NoticeKind.PAYOUT_PAID,
+            f"Payout paid: {payout.amount} {payout.currency}",
+            f"We sent {payout.amount} {payout.currency} (reference {payout.reference}).",
+            reverse("payout-statement", args=[payout.pk]),
         )
         run = PayoutRun.objects.select_for_update().get(pk=payout.run_id)
         if not run.payouts.exclude(
