@@ -257,6 +257,11 @@ class PayoutRunAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[PayoutRun]:
         return super().get_queryset(request).annotate(n=Count("payouts"))
 
+    def get_fields(self, request: HttpRequest, obj: PayoutRun | None = None):
+        if obj is not None:  # a run's page: its period; the confirmation was for creating it
+            return ("period_start", "period_end")
+        return ("period_start", "period_end", "confirm_open_months")
+
     @admin.display(description="Payouts", ordering="n")
     def payout_count(self, obj: PayoutRun) -> int:
         return obj.n

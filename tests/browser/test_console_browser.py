@@ -1,15 +1,23 @@
 """The manager's console in a real browser: signing in with password and one-time code, then
 working the review queue at 1366 px. Screenshots go to var/screenshots/console-*.png."""
 
+from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
+from django.core import mail
+from django.utils import timezone
 from django_otp.oath import totp
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from affiliates.demo import DEMO_PASSWORD, DEMO_TOTP_KEY
 from affiliates.models import Affiliate, AuditEvent, TrackingLink
 from attribution.models import Conversion
+from payouts.models import PayoutRun
+from portal.celery import app
+
+from .test_dashboard_browser import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -132,3 +140,104 @@ def test_a_manager_views_as_an_affiliate_and_cannot_change_anything(
         .values_list("new", "actor__username")
     ) == [("viewing", "manager"), ("", "manager")]
     context.close()
+
+
+@pytest.fixture
+def eager_tasks():
+    """Tasks published from the live server's requests run there (no worker in these tests)."""
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
+def test_a_manager_creates_and_approves_a_payout_run_and_sees_its_totals(
+    demo, live_server, browser, screenshots, eager_tasks
+):
+    today = timezone.now().date()
+    start = today - timedelta(days=40)
+    context = manager_context(browser, live_server.url)
+    page = context.new_page()
+    manager_log_in(page)
+
+    # when: a reversed period is typed, the form says so (no 500)
+    page.goto("/admin/payouts/payoutrun/add/")
+    page.fill("#id_period_start", str(today))
+    page.fill("#id_period_end", str(start))
+    with page.expect_navigation():
+        page.click('input[name="_save"]')
+    expect(page.locator(".errornote, .errorlist").first).to_be_visible()
+    expect(page.locator("#content")).to_contain_text("before it starts")
+
+    # when: the right period; the demo's RevShare months are open, so it asks to confirm
+    page.fill("#id_period_start", str(start))
+    page.fill("#id_period_end", str(today))
+    with page.expect_navigation():
+        page.click('input[name="_save"]')
+    expect(page.locator("#content")).to_contain_text("RevShare is not closed")
+    page.screenshot(path=str(screenshots / "console-payout-run-confirm.png"), full_page=True)
+    page.check("#id_confirm_open_months")
+    with page.expect_navigation():
+        page.click('input[name="_save"]')
+    run = PayoutRun.objects.get()
+    assert run.status == "draft", run.status
+
+    # then: the run's page lists its payouts and totals per currency
+    page.goto(f"/admin/payouts/payoutrun/{run.pk}/change/")
+    expect(page.locator("#run-summary")).to_be_visible()
+    expected = {}
+    for payout in run.payouts.all():
+        expected[payout.currency] = expected.get(payout.currency, Decimal(0)) + payout.amount
+    assert expected, "the demo run made no payouts"
+    for currency, total in expected.items():
+        cell = page.locator(
+            f'table[data-table="totals"] tr[data-currency="{currency}"] td[data-total]'
+        )
+        expect(cell).to_have_text(f"{total:,.2f}")
+    expect(page.locator('table[data-table="payouts"] tbody tr')).to_have_count(run.payouts.count())
+    page.screenshot(path=str(screenshots / "console-payout-run.png"), full_page=True)
+
+    # when: the manager approves it
+    with page.expect_navigation():
+        page.click("#approve-run")
+    expect(page.locator("ul.messagelist")).to_contain_text("approved")
+    run.refresh_from_db()
+    assert run.status == "approved"
+    assert set(run.payouts.values_list("status", flat=True)) == {"approved"}
+    context.close()
+
+
+def test_an_announcement_reaches_an_affiliates_bell_and_inbox(
+    demo, live_server, browser, screenshots, eager_tasks
+):
+    mail.outbox.clear()
+    context = manager_context(browser, live_server.url)
+    page = context.new_page()
+    manager_log_in(page)
+
+    # when: the manager posts an announcement to every active affiliate
+    page.goto("/admin/affiliates/announcement/add/")
+    page.fill("#id_title", "Double CPA all December")
+    page.fill("#id_body", "Every FTD pays twice this month.")
+    page.select_option("#id_segment", "all")
+    with page.expect_navigation():
+        page.click('input[name="_save"]')
+    expect(page.locator("ul.messagelist")).to_contain_text("Sent to")
+    context.close()
+
+    # then: alice's bell counts it and her inbox shows it; the email went out too
+    alice = browser.new_context(base_url=live_server.url, viewport=LAPTOP)
+    alice.set_default_timeout(15_000)
+    mine = alice.new_page()
+    log_in(mine, "alice")
+    expect(mine.locator("#bell [data-unread]")).to_have_text("1")
+    with mine.expect_navigation():
+        mine.click("#bell")
+    expect(mine.locator("#inbox")).to_contain_text("Double CPA all December")
+    expect(mine.locator("#inbox")).to_contain_text("Every FTD pays twice this month.")
+    mine.screenshot(path=str(screenshots / "console-announcement-inbox.png"), full_page=True)
+    assert any(
+        m.to == ["alice@demo.example"] and m.subject == "Double CPA all December"
+        for m in mail.outbox
+    )
+    alice.close()
