@@ -241,3 +241,26 @@ def test_an_announcement_reaches_an_affiliates_bell_and_inbox(
         for m in mail.outbox
     )
     alice.close()
+
+
+def test_the_overview_shows_money_alerts_and_a_chart(
+    demo, live_server, browser, screenshots, chart_js_served
+):
+    context = manager_context(browser, live_server.url)
+    page = context.new_page()
+    manager_log_in(page)
+    page.goto("/admin/overview/?period=last30&time_zone=Europe/Berlin")
+    for metric in ("commission", "margin", "revenue", "ftds"):
+        expect(page.locator(f'tr[data-metric="{metric}"] td[data-total]')).to_be_visible()
+    expect(page.locator("#alerts")).to_contain_text("review queue")
+    expect(page.locator("#content")).to_contain_text("Europe/Berlin")
+    if chart_js_served:
+        page.wait_for_function("() => Chart.getChart('overview-chart') !== undefined")
+        painted = page.evaluate(
+            """() => { const c = document.getElementById('overview-chart');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; }"""
+        )
+        assert painted > 0
+    page.screenshot(path=str(screenshots / "console-overview.png"), full_page=True)
+    context.close()
