@@ -10,11 +10,13 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.mail import send_mail
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from portal.lib.bulk import insert_many
 
-from .models import Affiliate, AuditEvent, Campaign, TrackingLink
+from . import notify
+from .models import Affiliate, AuditEvent, Campaign, NoticeKind, TrackingLink
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +72,28 @@ def affiliates_set_status(*, affiliates: QuerySet[Affiliate], status: str, actor
             affiliate.status = status
             affiliate.save(update_fields=["status"])
             audit_record(obj=affiliate, field="status", old=old, new=status, actor=actor)
+            _tell_status(affiliate, old)
     return len(changing)
+
+
+def _tell_status(affiliate: Affiliate, old: str) -> None:
+    if old == Affiliate.Status.PENDING and affiliate.status == Affiliate.Status.ACTIVE:
+        notify.notify_affiliate(
+            affiliate,
+            NoticeKind.APPLICATION_APPROVED,
+            "Your application is approved",
+            f"Welcome, {affiliate.name}: your account is active. Create your first tracking "
+            "link on the dashboard.",
+            reverse("affiliate-links"),
+        )
+    elif affiliate.status == Affiliate.Status.REJECTED:
+        notify.notify_affiliate(
+            affiliate,
+            NoticeKind.APPLICATION_REFUSED,
+            "Your application was not accepted",
+            "The program has not accepted your application. Reply to your affiliate manager "
+            "if you think this is a mistake.",
+        )
 
 
 def affiliate_apply(
@@ -103,9 +126,18 @@ def affiliate_apply(
     try:
         with transaction.atomic():
             user = users.create_user(username=username, email=email, password=password)
-            return Affiliate.objects.create(
+            affiliate = Affiliate.objects.create(
                 user=user, name=name, time_zone=time_zone, currency=currency, parent=parent
             )
+            notify.notify_managers(
+                NoticeKind.NEW_SIGNUP,
+                f"New sign-up: {name}",
+                f"{name} ({username}, {email}) applied"
+                + (f", referred by {parent.name}" if parent else "")
+                + ". Approve or refuse the application.",
+                reverse("admin:affiliates_affiliate_change", args=[affiliate.pk]),
+            )
+            return affiliate
     except IntegrityError:  # the same username, taken a moment ago
         return None
 
@@ -148,3 +180,15 @@ def api_token_renew(*, user: AbstractBaseUser) -> Token:
     with transaction.atomic():
         Token.objects.filter(user=user).delete()
         return Token.objects.create(user=user)
+
+
+def view_as_record(*, manager: Actor, affiliate: Affiliate, started: bool) -> AuditEvent:
+    """A manager began or ended a read-only session of an affiliate's dashboard."""
+    return audit_record(
+        obj=affiliate,
+        field="view_as",
+        old="" if started else "viewing",
+        new="viewing" if started else "",
+        actor=manager,
+        note="read-only view of the dashboard " + ("started" if started else "ended"),
+    )

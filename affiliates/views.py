@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth
 from django.contrib.auth.decorators import login_required
@@ -12,14 +13,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from rest_framework.authtoken.models import Token
 
-from affiliates import selectors, services
+from affiliates import notify, selectors, services
 from affiliates.filters import ConversionFilter, PeriodFilter, StatsFilter
 from affiliates.forms import EndpointForm, LinkForm, LoginForm, SignupForm
-from affiliates.models import Affiliate
+from affiliates.models import Affiliate, NoticeKind, Notification
 from attribution.outbound import schedule
 from attribution.rollups import reports
 from payouts import reports as player_reports
@@ -28,12 +30,45 @@ from portal.lib.spreadsheet import csv_response
 View = Callable[..., HttpResponse]
 
 
+# The session key of a manager's read-only view of an affiliate's dashboard ("view as").
+VIEW_AS = "view_as_affiliate"
+READ_ONLY_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def viewing_as(request: HttpRequest) -> Affiliate | None:
+    """The affiliate a manager is viewing as, or None. Only a manager's session that passed the
+    admin's two-factor door (when on) can be one."""
+    affiliate_id = request.session.get(VIEW_AS)
+    user = request.user
+    if not affiliate_id or not user.is_authenticated or not user.is_staff:
+        return None
+    if settings.ADMIN_2FA and not (hasattr(user, "is_verified") and user.is_verified()):
+        return None
+    return Affiliate.objects.filter(pk=affiliate_id).first()
+
+
 def affiliate_required(view: View) -> View:
-    """Logged in, with an affiliate account that is active (others see their status)."""
+    """Logged in, with an affiliate account that is active (others see their status).
+
+    A manager viewing as an affiliate gets that affiliate's pages, read-only: anything but a
+    read is refused here, before any view code runs, so no form can write through it.
+    """
 
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        shown = viewing_as(request)
+        if shown is not None:
+            request.affiliate, request.viewing_as = shown, True
+            if request.method not in READ_ONLY_METHODS or getattr(view, "private", False):
+                return render(
+                    request, "affiliates/view_as_refused.html", {"shown": shown}, status=403
+                )
+            timezone.activate(shown.time_zone)
+            try:
+                return view(request, *args, **kwargs)
+            finally:
+                timezone.deactivate()
         affiliate = getattr(request.user, "affiliate", None)
         if affiliate is None:
             if request.user.is_staff:
@@ -51,6 +86,23 @@ def affiliate_required(view: View) -> View:
             timezone.deactivate()
 
     return wrapper
+
+
+def private(view: View) -> View:
+    """A page not shown to a manager viewing as the affiliate (its secrets, e.g. the API token)."""
+    view.private = True
+    return view
+
+
+@require_POST
+def view_as_stop(request: HttpRequest) -> HttpResponse:
+    """End a manager's view-as session; back to the affiliate's admin page."""
+    shown = viewing_as(request)
+    request.session.pop(VIEW_AS, None)
+    if shown is None:
+        return redirect("admin:index")
+    services.view_as_record(manager=request.user, affiliate=shown, started=False)
+    return redirect("admin:affiliates_affiliate_change", shown.pk)
 
 
 def _money(value) -> str:
@@ -258,7 +310,7 @@ def conversions(request: HttpRequest) -> HttpResponse:
                     c.platform,
                     c.campaign.name if c.campaign else "",
                     c.status,
-                    c.reason,
+                    c.public_reason.label,
                     c.revenue if c.revenue is not None else "",
                     c.currency,
                     c.country,
@@ -306,6 +358,7 @@ def links(request: HttpRequest) -> HttpResponse:
 
 
 @affiliate_required
+@private
 def api_token(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         with transaction.atomic():
@@ -573,3 +626,47 @@ def cohorts(request: HttpRequest) -> HttpResponse:
         "metric_choices": COHORT_METRICS,
     }
     return render(request, "affiliates/cohorts.html", context)
+
+
+# --- notifications: the bell's inbox, kinds on and off, unsubscribe from an email -------------
+
+
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own notices (never another's), newest first; kinds on and off."""
+    user = request.user
+    if request.method == "POST":
+        if "read" in request.POST:
+            notify.mark_read(user=user)
+        else:
+            wanted = set(request.POST.getlist("kinds"))
+            for kind in NoticeKind.values:
+                if kind in wanted:
+                    notify.opt_in(user_id=user.pk, kind=kind)
+                else:
+                    notify.opt_out(user_id=user.pk, kind=kind)
+            messages.success(request, "Your notification settings are saved.")
+        return redirect("notifications")
+    off = set(user.notice_opt_outs.values_list("kind", flat=True))
+    page = Paginator(Notification.objects.filter(user=user), 30).get_page(request.GET.get("page"))
+    kinds = [(k, label, k not in off) for k, label in NoticeKind.choices]
+    return render(request, "notifications/inbox.html", {"page": page, "kinds": kinds})
+
+
+@csrf_exempt  # mail clients post the one-click unsubscribe without our cookie; the token is the key
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in every email: no sign-in needed, the signed token names user and kind. A POST
+    (the button, or a mail client's one-click List-Unsubscribe-Post) turns the kind off."""
+    named = notify.unsubscribe_read(token)
+    if named is None:
+        return render(request, "notifications/unsubscribe.html", {"bad": True}, status=404)
+    user_id, kind = named
+    done = False
+    if request.method == "POST":
+        notify.opt_out(user_id=user_id, kind=kind)
+        done = True
+    return render(
+        request,
+        "notifications/unsubscribe.html",
+        {"kind": NoticeKind(kind).label, "done": done},
+    )

@@ -219,7 +219,7 @@ class ConversionViewSet(viewsets.ReadOnlyModelViewSet):
         conversions = (
             Conversion.objects.select_related("campaign")
             .only(
-                *ConversionSerializer.Meta.fields,
+                *(f for f in ConversionSerializer.Meta.fields if f != "reason_text"),
                 "campaign__id",
                 "campaign__name",
             )

@@ -7,6 +7,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from affiliates.permissions import is_manager
 from attribution.crediting.multitouch import EVERY_MODEL
 from attribution.models import Channel, Click, Conversion
 from attribution.rollups import reports
@@ -208,6 +209,12 @@ class CampaignRefSerializer(serializers.Serializer):
 
 class ConversionSerializer(serializers.ModelSerializer):
     campaign = CampaignRefSerializer(read_only=True, allow_null=True)
+    reason = serializers.SerializerMethodField(
+        help_text="Why it has its status. Affiliates: a plain code (ok, under_review, "
+        "invalid_traffic, duplicate, not_attributed, declined, rejected, reversed); managers: the "
+        "rule's code."
+    )
+    reason_text = serializers.SerializerMethodField(help_text="The reason in plain words.")
 
     class Meta:
         model = Conversion
@@ -221,12 +228,27 @@ class ConversionSerializer(serializers.ModelSerializer):
             "occurred_at",
             "status",
             "reason",
+            "reason_text",
             "revenue",
             "currency",
             "country",
             "method",
         ]
         read_only_fields = fields
+
+    def _for_manager(self) -> bool:
+        request = self.context.get("request")
+        return bool(request and is_manager(request.user))
+
+    def get_reason(self, conversion: Conversion) -> str:
+        if self._for_manager():
+            return conversion.reason
+        return conversion.public_reason.value
+
+    def get_reason_text(self, conversion: Conversion) -> str:
+        if self._for_manager():
+            return conversion.get_reason_display()
+        return conversion.public_reason.label
 
 
 class ClickSerializer(serializers.ModelSerializer):

@@ -7,7 +7,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -17,7 +17,7 @@ from affiliates.models import Affiliate, Brand, Campaign
 from attribution.models import Channel
 from portal.lib.spreadsheet import csv_response
 
-from . import activity, reports, runs, tasks
+from . import activity, reports, runs, selectors, tasks
 from .models import (
     BrandApiToken,
     CommissionPlan,
@@ -166,9 +166,31 @@ class RevShareStatementAdmin(ReadOnly):
 
 
 class RunForm(forms.ModelForm):
+    """The period, checked by the same rules as the API and the command: a bad period is an
+    error here, and months whose RevShare is not closed must be confirmed."""
+
+    confirm_open_months = forms.BooleanField(
+        required=False,
+        label="Create it anyway",
+        help_text="RevShare of the months not closed yet is then left for a later run.",
+    )
+
     class Meta:
         model = PayoutRun
         fields = ("period_start", "period_end")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("period_start"), data.get("period_end")
+        if start is None or end is None:
+            return data
+        check = runs.payout_run_check(period_start=start, period_end=end)
+        for error in check.errors:
+            self.add_error(None, error)
+        self.open_months = check.open_months
+        if check.open_months and not data.get("confirm_open_months") and not check.errors:
+            self.add_error("confirm_open_months", str(runs.MonthsOpen(check.open_months)))
+        return data
 
 
 @admin.register(PayoutRun)
@@ -186,9 +208,59 @@ class PayoutRunAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     actions = ("approve", "export_csv", "cancel")
     form = RunForm
+    change_form_template = "admin/payouts/payoutrun/change_form.html"
+
+    class Media:
+        css = {"all": ("console.css",)}
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ):
+        run = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if run is not None:
+            extra_context["summary"] = selectors.run_summary(run=run)
+            extra_context["open_months"] = runs.revshare_open_months(
+                run.period_start, run.period_end
+            )
+            extra_context["can_approve"] = run.status == PayoutRun.Status.DRAFT
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/approve/",
+                self.admin_site.admin_view(self.approve_view),
+                name="payouts_payoutrun_approve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        run = self.get_object(request, str(pk))
+        if run is None or not self.has_view_permission(request, run):
+            raise Http404("no such payout run")
+        page = reverse("admin:payouts_payoutrun_change", args=[run.pk])
+        if request.method == "POST":
+            try:
+                runs.payout_run_approve(run=run, actor=request.user)
+            except runs.PayoutError as exc:
+                self.message_user(request, f"Run {run.pk}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"Run {run.pk} approved.", messages.SUCCESS)
+        return HttpResponseRedirect(page)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PayoutRun]:
         return super().get_queryset(request).annotate(n=Count("payouts"))
+
+    def get_fields(self, request: HttpRequest, obj: PayoutRun | None = None):
+        if obj is not None:  # a run's page: its period; the confirmation was for creating it
+            return ("period_start", "period_end")
+        return ("period_start", "period_end", "confirm_open_months")
 
     @admin.display(description="Payouts", ordering="n")
     def payout_count(self, obj: PayoutRun) -> int:
@@ -202,7 +274,10 @@ class PayoutRunAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         run = runs.payout_run_create(
-            period_start=obj.period_start, period_end=obj.period_end, actor=request.user
+            period_start=obj.period_start,
+            period_end=obj.period_end,
+            actor=request.user,
+            open_months_confirmed=form.cleaned_data.get("confirm_open_months", False),
         )
         obj.pk = run.pk
         transaction.on_commit(lambda: tasks.execute_run.delay(run.pk))

@@ -39,9 +39,23 @@ from attribution.crediting import multitouch
 from attribution.models import Channel
 from portal.api import ID, ErrorSerializer, IdFilter
 
-from . import activity, reports
-from .models import BrandApiToken, CommissionPlan, CpaRule, NgrTier, Payout, PlanVersion, Tier
-from .serializers import CommissionPlanSerializer, PayoutSerializer, PlanVersionSerializer
+from . import activity, reports, runs, tasks
+from .models import (
+    BrandApiToken,
+    CommissionPlan,
+    CpaRule,
+    NgrTier,
+    Payout,
+    PayoutRun,
+    PlanVersion,
+    Tier,
+)
+from .serializers import (
+    CommissionPlanSerializer,
+    PayoutRunSerializer,
+    PayoutSerializer,
+    PlanVersionSerializer,
+)
 
 
 class PayoutFilter(filters.FilterSet):
@@ -549,3 +563,41 @@ class ModelComparisonView(APIView):
             "rows": rows,
         }
         return Response(ModelComparisonSerializer(data).data)
+
+
+# --- payout runs (managers) ---------------------------------------------------------------------
+
+
+@extend_schema(tags=["payouts"])
+class PayoutRunViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Payout runs, newest first. Creating one checks the period as the admin does (a reversed,
+    overlapping or repeated period is a 400; months with RevShare not closed need
+    ``confirm_open_months``), then a worker works it out."""
+
+    lookup_value_regex = ID
+    permission_classes = [IsManager]
+    serializer_class = PayoutRunSerializer
+
+    def get_queryset(self) -> QuerySet[PayoutRun]:
+        return PayoutRun.objects.prefetch_related("payouts").order_by("-created_at", "-pk")
+
+    def perform_create(self, serializer: PayoutRunSerializer) -> None:
+        data = serializer.validated_data
+        try:
+            run = runs.payout_run_create(
+                period_start=data["period_start"],
+                period_end=data["period_end"],
+                actor=self.request.user,
+                open_months_confirmed=data.get("confirm_open_months", False),
+            )
+        except runs.MonthsOpen as exc:
+            raise serializers.ValidationError({"confirm_open_months": [str(exc)]}) from exc
+        except runs.PayoutError as exc:
+            raise serializers.ValidationError({"period_end": [str(exc)]}) from exc
+        transaction.on_commit(lambda: tasks.execute_run.delay(run.pk))
+        serializer.instance = run

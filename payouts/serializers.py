@@ -9,7 +9,16 @@ from rest_framework import serializers
 from attribution.models import Channel
 from portal.api import CURRENCY, model_clean
 
-from .models import NGR_DEDUCTIONS, CommissionPlan, CpaRule, NgrTier, Payout, PlanVersion, Tier
+from .models import (
+    NGR_DEDUCTIONS,
+    CommissionPlan,
+    CpaRule,
+    NgrTier,
+    Payout,
+    PayoutRun,
+    PlanVersion,
+    Tier,
+)
 
 
 class PayoutSerializer(serializers.ModelSerializer):
@@ -165,3 +174,48 @@ class CommissionPlanSerializer(serializers.ModelSerializer):
             "versions",
         ]
         read_only_fields = ["created_at"]
+
+
+# --- payout runs (managers) ---------------------------------------------------------------------
+
+
+class PayoutRunSerializer(serializers.ModelSerializer):
+    confirm_open_months = serializers.BooleanField(
+        write_only=True,
+        default=False,
+        help_text="Create the run although RevShare is not closed for a month of it.",
+    )
+    totals = serializers.SerializerMethodField(
+        help_text="Payouts not cancelled, summed per currency (decimal strings)."
+    )
+
+    class Meta:
+        model = PayoutRun
+        fields = [
+            "id",
+            "period_start",
+            "period_end",
+            "status",
+            "total_affiliates",
+            "done_affiliates",
+            "totals",
+            "created_at",
+            "finished_at",
+            "confirm_open_months",
+        ]
+        read_only_fields = [
+            "id",
+            "status",
+            "total_affiliates",
+            "done_affiliates",
+            "totals",
+            "created_at",
+            "finished_at",
+        ]
+
+    def get_totals(self, run: PayoutRun) -> dict[str, str]:
+        totals: dict[str, Decimal] = {}
+        for payout in run.payouts.all():
+            if payout.status != Payout.Status.CANCELLED:
+                totals[payout.currency] = totals.get(payout.currency, Decimal(0)) + payout.amount
+        return {currency: f"{amount:.2f}" for currency, amount in sorted(totals.items())}

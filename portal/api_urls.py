@@ -9,6 +9,7 @@ from payouts.api import (
     CohortView,
     CommissionPlanViewSet,
     ModelComparisonView,
+    PayoutRunViewSet,
     PayoutViewSet,
     PlayerActivityView,
     PlayerReportView,
@@ -25,6 +26,7 @@ router.register("payouts", PayoutViewSet, basename="payout")
 router.register("affiliates", AffiliateViewSet, basename="affiliate")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("plans", CommissionPlanViewSet, basename="plan")
+router.register("payout-runs", PayoutRunViewSet, basename="payout-run")
 
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),

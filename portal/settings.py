@@ -84,6 +84,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "affiliates.context.notifications",
             ],
         },
     },
@@ -200,6 +201,7 @@ CELERY_TASK_ROUTES = {
     "attribution.send_outbound": {"queue": "outbound"},
 }
 CELERY_BEAT_SCHEDULE = {
+    "manager-alerts": {"task": "affiliates.manager_alerts", "schedule": 3600.0},
     "sweep-postbacks": {"task": "attribution.sweep_postbacks", "schedule": 60.0},
     "fill-click-rollups": {"task": "attribution.fill_click_rollups", "schedule": 60.0},
     "click-partitions": {"task": "attribution.click_partitions", "schedule": 6 * 3600.0},
@@ -239,6 +241,10 @@ LOGOUT_REDIRECT_URL = "/login/"
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@localhost")
+# Where the portal answers, for links in emails (unsubscribe, "read more").
+PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000")
+# Managers are told when this many conversions wait for review.
+REVIEW_QUEUE_ALERT = env.int("REVIEW_QUEUE_ALERT", default=50)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -8,12 +8,12 @@ from django.urls import include, path
 from django.views import defaults
 from django.views.defaults import page_not_found
 from django.views.generic import RedirectView
-from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from affiliates.admin_import import import_program_view
 from affiliates.admin_views import overview
 from portal import health
+from portal.admin_site import PortalAdminSite, PortalOTPAdminSite
 from portal.lib.deadlines import UnavailableMiddleware
 
 
@@ -38,9 +38,9 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 handler500 = server_error
 
-if settings.ADMIN_2FA:
-    # Managers' admin logins need a one-time code from an authenticator as well as a password.
-    admin.site.__class__ = OTPAdminSite
+# The portal's back office; with ADMIN_2FA, managers' admin logins need a one-time code from an
+# authenticator as well as a password.
+admin.site.__class__ = PortalOTPAdminSite if settings.ADMIN_2FA else PortalAdminSite
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="affiliate-dashboard"), name="home"),

@@ -1212,7 +1212,7 @@ class _Generator:
         assert labels["late"] == f"{story.id}/install_late"
 
     def click_injection(self, kind: str) -> None:
-        """An install seconds after the click (under the 10 s minimum): rejected low_ctit."""
+        """An install seconds after the click (under the 10 s minimum): held, low_ctit."""
         rng = self.rng
         story = self._story("click_injection")
         platform = MMP_PLATFORM[kind]
@@ -1222,12 +1222,12 @@ class _Generator:
         click = self.click(story, clicked, affiliate, platform, device=device)
         installed = clicked + timedelta(seconds=rng.randint(1, 9))
         payload = self.install_payload(kind, device, installed, click=click, click_at=clicked)
-        truth = Truth(affiliate, "rejected", "low_ctit", "click_id", "install")
+        truth = Truth(affiliate, "pending", "low_ctit", "click_id", "install")
         where = self.where(story, click, installed, platform=platform, country=device.country)
         self.send(story, installed + self._delay(), "install", kind, payload, truth, where)
 
     def outside_lookback(self, kind: str) -> None:
-        """An install 8-12 days after its click (the lookback is 7): rejected outside_lookback."""
+        """An install 8-12 days after its click (the lookback is 7): held, outside_lookback."""
         rng = self.rng
         story = self._story("outside_lookback")
         platform = MMP_PLATFORM[kind]
@@ -1237,7 +1237,7 @@ class _Generator:
         click = self.click(story, clicked, affiliate, platform, device=device)
         installed = clicked + timedelta(days=rng.randint(8, 11), seconds=rng.randint(0, 86399))
         payload = self.install_payload(kind, device, installed, click=click, click_at=clicked)
-        truth = Truth(affiliate, "rejected", "outside_lookback", "click_id", "install")
+        truth = Truth(affiliate, "pending", "outside_lookback", "click_id", "install")
         where = self.where(story, click, installed, platform=platform, country=device.country)
         self.send(story, installed + self._delay(), "install", kind, payload, truth, where)
 

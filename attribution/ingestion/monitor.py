@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 
 from attribution.models import Postback, PostbackSource
 
@@ -53,3 +53,30 @@ def ingestion_health(*, now: datetime) -> dict:
         "errors": errors,
         "statuses": Postback.Status.values,
     }
+
+
+SILENT_LOOKBACK = timedelta(days=7)
+
+
+def silent_sources(*, now: datetime, hours: int) -> list[dict]:
+    """Active sources that sent postbacks in the week before the last ``hours`` and none since:
+    an MMP whose postback URL was changed or broken goes quiet rather than failing."""
+    since = now - timedelta(hours=hours)
+    last_seen = (
+        Postback.objects.filter(received_at__gte=now - SILENT_LOOKBACK, source__isnull=False)
+        .values("source_id")
+        .annotate(last=Max("received_at"))
+        .filter(last__lt=since)
+        .order_by("last")
+    )
+    sources = {
+        s.pk: s
+        for s in PostbackSource.objects.filter(
+            is_active=True, pk__in=[row["source_id"] for row in last_seen]
+        )
+    }
+    return [
+        {"source": sources[row["source_id"]], "last": row["last"]}
+        for row in last_seen
+        if row["source_id"] in sources
+    ]

@@ -2,13 +2,16 @@
 
 from .clicks import REFERRER_MAX, SUB_MAX, USER_AGENT_MAX, Click, SkippedClicks
 from .conversions import (
+    RULE_REASONS,
     Channel,
     Conversion,
     FraudPolicy,
     Identity,
     Method,
+    PublicReason,
     Reason,
     SkanMapping,
+    public_reason,
 )
 from .outbound import OutboundDelivery, OutboundEndpoint
 from .postbacks import (
@@ -26,6 +29,7 @@ from .rollups import DailyRollup, FillState, HourlyRollup, SubRollup
 __all__ = [
     "APPLE_KINDS",
     "REFERRER_MAX",
+    "RULE_REASONS",
     "SUB_MAX",
     "USER_AGENT_MAX",
     "Channel",
@@ -43,6 +47,7 @@ __all__ = [
     "Postback",
     "PostbackEvent",
     "PostbackSource",
+    "PublicReason",
     "Reason",
     "RevenueUnit",
     "SkanMapping",
@@ -50,4 +55,5 @@ __all__ = [
     "SourceKind",
     "SubRollup",
     "new_source_token",
+    "public_reason",
 ]

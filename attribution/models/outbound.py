@@ -60,6 +60,7 @@ class OutboundEndpoint(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "postback URL"
         ordering = ["affiliate", "pk"]
         indexes = [models.Index(fields=["affiliate", "is_active"], name="outbound_affiliate")]
 
@@ -116,6 +117,7 @@ class OutboundDelivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "outbound deliveries"
         ordering = ["-created_at", "-pk"]
         constraints = [
             # Delivered once: a second success for the same conversion and event is impossible.

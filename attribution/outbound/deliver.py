@@ -24,9 +24,12 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Sum, Value, When
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import iri_to_uri
 
+from affiliates import notify
+from affiliates.models import Affiliate, NoticeKind
 from attribution.models import Conversion, OutboundDelivery, OutboundEndpoint
 from attribution.outbound import safe_http
 from attribution.parsing.wire import clean_text
@@ -335,6 +338,14 @@ def _failed_for_good(endpoint: OutboundEndpoint, delivery: OutboundDelivery) -> 
         )[:300]
         endpoint.save(update_fields=["is_active", "disabled_at", "disabled_reason"])
         logger.warning("outbound endpoint %s disabled: %s", endpoint.pk, endpoint.disabled_reason)
+        notify.notify_affiliate(
+            Affiliate.objects.select_related("user").get(pk=endpoint.affiliate_id),
+            NoticeKind.POSTBACK_DISABLED,
+            "A postback URL of yours was switched off",
+            f"{endpoint.url_template[:200]} was {endpoint.disabled_reason}. Fix the receiver; "
+            "your affiliate manager can switch it back on.",
+            reverse("affiliate-postbacks"),
+        )
         return "disabled"
     return "failed"
 

@@ -7,7 +7,14 @@ import pytest
 from django.core.management import call_command
 
 from affiliates.models import Affiliate
-from attribution.models import Click, Conversion, DailyRollup, HourlyRollup, SubRollup
+from attribution.models import (
+    Click,
+    Conversion,
+    DailyRollup,
+    FraudPolicy,
+    HourlyRollup,
+    SubRollup,
+)
 from attribution.models.rollups import COUNTERS, DAILY_DIMENSIONS, DIMENSIONS, SUB_DIMENSIONS
 from attribution.processing import amend
 from attribution.rollups import keep
@@ -150,6 +157,7 @@ def test_a_rebuild_gives_exactly_what_the_workers_kept(
     client, berlin_alice, charlie, campaign, appsflyer, branch, s2s
 ):
     # given a mix of clicks, installs, duplicates, rejections and money over two days
+    FraudPolicy.objects.create(campaign=campaign, low_ctit_action="reject")
     for n in range(6):
         at = T0 + timedelta(hours=n * 5)
         who = berlin_alice if n % 2 else charlie
