@@ -13,7 +13,7 @@ PORT ?= 8000
 # The unit tests: everything but Chromium, a Celery worker process and a web server process.
 UNIT := not browser and not worker and not live
 
-.PHONY: run test test-unit lint format install install-runtime migrate demo worker web bench \
+.PHONY: run test test-unit lint format install install-runtime migrate demo worker worker-outbound web bench \
 	clean browser
 
 # A venv made by another Python than the one asked for on the command line is not used quietly.
@@ -77,21 +77,31 @@ migrate: install-runtime
 demo: migrate
 	DEBUG=1 $(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT)
 
-# Web server and a Celery worker (with beat) side by side. Ctrl-C stops both: the terminal's
-# SIGINT reaches the worker (a warm shutdown), and this shell sends each of the two one SIGTERM
-# and waits for them. When either ends by itself, the other is stopped too.
+# Web server, the attribution worker (with beat) and the outbound postback worker side by side.
+# Ctrl-C stops them all: the terminal's SIGINT reaches the workers (a warm shutdown), and this
+# shell sends each one SIGTERM and waits for them. When one ends by itself, the others are
+# stopped too.
 run: demo
 	@echo "Portal on http://$(HOST):$(PORT)/  (admin: /admin/, logins printed above; Ctrl-C stops it)"
 	@DEBUG=1 $(BIN)/celery -A portal worker --beat --loglevel=INFO --concurrency=1 \
-		--schedule=var/celerybeat-schedule & worker=$$!; \
+		--queues=celery --hostname=attribution@%h --schedule=var/celerybeat-schedule & worker=$$!; \
+	DEBUG=1 $(BIN)/celery -A portal worker --loglevel=INFO --concurrency=2 \
+		--queues=outbound --hostname=outbound@%h & outbound=$$!; \
 	DEBUG=1 $(BIN)/python manage.py runserver --noreload $(HOST):$(PORT) & web=$$!; \
-	stop() { trap '' INT TERM; kill -TERM $$web $$worker 2>/dev/null; wait $$web $$worker; }; \
+	stop() { trap '' INT TERM; kill -TERM $$web $$worker $$outbound 2>/dev/null; \
+		wait $$web $$worker $$outbound; }; \
 	trap 'stop; echo "stopped"; exit 0' INT TERM; \
-	while kill -0 $$web 2>/dev/null && kill -0 $$worker 2>/dev/null; do sleep 1; done; \
-	stop; echo "the web server or the worker ended by itself: stopped the other" >&2; exit 1
+	while kill -0 $$web 2>/dev/null && kill -0 $$worker 2>/dev/null \
+		&& kill -0 $$outbound 2>/dev/null; do sleep 1; done; \
+	stop; echo "the web server or a worker ended by itself: stopped the others" >&2; exit 1
 
+# Attribution and outbound postbacks on workers of their own: a slow affiliate receiver can
+# hold only the outbound ones.
 worker: install-runtime
-	$(BIN)/celery -A portal worker --loglevel=INFO
+	$(BIN)/celery -A portal worker --loglevel=INFO --queues=celery --hostname=attribution@%h
+
+worker-outbound: install-runtime
+	$(BIN)/celery -A portal worker --loglevel=INFO --queues=outbound --hostname=outbound@%h
 
 test: install browser
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -117,6 +127,7 @@ bench: install
 	$(BIN)/python bench/attribution.py
 	$(BIN)/python bench/payouts.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/activity.py
 
 clean:
 	rm -rf var/test.sqlite3* var/celery .pytest_cache

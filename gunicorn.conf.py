@@ -16,9 +16,20 @@ threads = 8
 keepalive = 5
 
 
+def post_worker_init(worker) -> None:
+    """No database round trip of a request waits longer than DB_QUERY_DEADLINE_SECONDS."""
+    from portal.lib.deadlines import install_query_deadline
+
+    install_query_deadline()
+
+
 def worker_exit(server, worker) -> None:
-    """Write what the worker's committer holds, publish the postback ids it still has."""
+    """Write what the worker's committers hold (clicks, postbacks), publish the postback ids it
+    still has, write its counts of skipped clicks."""
+    from attribution.clicks import visitors, writing
     from attribution.ingestion import groupcommit, handoff
 
+    writing.stop()
     groupcommit.stop()
     handoff.flush()
+    visitors.tally.flush()

@@ -1,9 +1,24 @@
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
 
-from . import services
-from .models import Affiliate, App, AuditEvent, Brand, Campaign, TrackingLink
+from attribution.rollups import reports
+
+from . import notify, selectors, services
+from .filters import StatsFilter
+from .models import (
+    Affiliate,
+    AffiliateNote,
+    Announcement,
+    App,
+    AuditEvent,
+    Brand,
+    Campaign,
+    NoticeKind,
+    TrackingLink,
+)
+from .views import VIEW_AS
 
 
 class TrackingLinkInline(admin.TabularInline):
@@ -15,6 +30,21 @@ class TrackingLinkInline(admin.TabularInline):
     show_change_link = True
 
 
+class AffiliateNoteInline(admin.TabularInline):
+    """Notes are added, never edited: who wrote what, when."""
+
+    model = AffiliateNote
+    extra = 1
+    fields = ("text", "author", "created_at")
+    readonly_fields = ("author", "created_at")
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Affiliate)
 class AffiliateAdmin(admin.ModelAdmin):
     list_display = ("id", "name", "user", "status", "parent", "manager", "currency", "created_at")
@@ -24,7 +54,73 @@ class AffiliateAdmin(admin.ModelAdmin):
     list_select_related = ("user", "parent", "manager")
     date_hierarchy = "created_at"
     actions = ("approve", "suspend")
-    inlines = (TrackingLinkInline,)
+    inlines = (AffiliateNoteInline, TrackingLinkInline)
+    change_form_template = "admin/affiliates/affiliate/change_form.html"
+
+    class Media:
+        css = {"all": ("console.css",)}
+
+    def save_formset(self, request, form, formset, change) -> None:
+        if formset.model is AffiliateNote:
+            for note in formset.save(commit=False):
+                note.author = request.user
+                note.save()
+            return
+        super().save_formset(request, form, formset, change)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ):
+        affiliate = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if affiliate is not None and request.method == "GET":
+            stats = StatsFilter(
+                {"period": "last30", **request.GET.dict()},
+                campaigns=selectors.campaigns_of(affiliate),
+            )
+            period = reports.period_for("last30", time_zone=affiliate.time_zone)
+            if stats.is_valid():
+                data = stats.form.cleaned_data
+                try:
+                    period = reports.period_for(
+                        data.get("period") or "last30",
+                        time_zone=affiliate.time_zone,
+                        start=data.get("start"),
+                        end=data.get("end"),
+                    )
+                except reports.ReportError as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+            extra_context["view360"] = selectors.affiliate_360(affiliate=affiliate, period=period)
+            extra_context["stats"] = stats
+            extra_context["metrics"] = reports.METRICS
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/view-as/",
+                self.admin_site.admin_view(self.view_as),
+                name="affiliates_affiliate_view_as",
+            ),
+            *super().get_urls(),
+        ]
+
+    def view_as(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Open the affiliate's dashboard read-only, as the affiliate sees it; audited."""
+        affiliate = self.get_object(request, str(pk))
+        if affiliate is None or not self.has_view_permission(request, affiliate):
+            raise Http404("no such affiliate")
+        if request.method != "POST":
+            return HttpResponseRedirect(
+                reverse("admin:affiliates_affiliate_change", args=[affiliate.pk])
+            )
+        request.session[VIEW_AS] = affiliate.pk
+        services.view_as_record(manager=request.user, affiliate=affiliate, started=True)
+        return HttpResponseRedirect(reverse("affiliate-dashboard"))
 
     @admin.action(description="Approve selected affiliates")
     def approve(self, request: HttpRequest, queryset: QuerySet[Affiliate]) -> None:
@@ -39,6 +135,39 @@ class AffiliateAdmin(admin.ModelAdmin):
             affiliates=queryset, status=Affiliate.Status.SUSPENDED, actor=request.user
         )
         self.message_user(request, f"{changed} affiliate(s) suspended.", messages.WARNING)
+
+
+@admin.register(Announcement)
+class AnnouncementAdmin(admin.ModelAdmin):
+    """Post a message to affiliates' bells and inboxes: all, or a segment. Sent when saved."""
+
+    list_display = ("title", "segment", "recipients", "author", "created_at")
+    fields = ("title", "body", "segment", "campaign", "currency")
+    autocomplete_fields = ("campaign",)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.clean = _announcement_clean
+        return form
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.author = request.user
+        super().save_model(request, obj, form, change)
+        sent = notify.announcement_send(announcement=obj)
+        self.message_user(request, f"Sent to {sent} affiliate(s).", messages.SUCCESS)
+
+
+def _announcement_clean(form) -> dict:
+    data = form.cleaned_data
+    segment = data.get("segment")
+    if segment == Announcement.Segment.CAMPAIGN and not data.get("campaign"):
+        form.add_error("campaign", "Pick the campaign whose affiliates get it.")
+    if segment == Announcement.Segment.CURRENCY and len(data.get("currency", "")) != 3:
+        form.add_error("currency", "A three-letter currency, e.g. EUR.")
+    return data
 
 
 @admin.register(Brand)
@@ -65,6 +194,26 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
         return super().get_queryset(request).annotate(link_count=Count("links"))
+
+    def save_model(self, request, obj, form, change) -> None:
+        was_open = (
+            change
+            and Campaign.objects.filter(
+                pk=obj.pk, status=Campaign.Status.ACTIVE, visibility=Campaign.Visibility.PUBLIC
+            ).exists()
+        )
+        super().save_model(request, obj, form, change)
+        is_open = (
+            obj.status == Campaign.Status.ACTIVE and obj.visibility == Campaign.Visibility.PUBLIC
+        )
+        if is_open and not was_open:
+            notify.notify(
+                users=notify.segment_users(Announcement(segment=Announcement.Segment.ALL)),
+                kind=NoticeKind.NEW_OFFER,
+                title=f"New offer: {obj.name}",
+                body=f"{obj.brand} opened {obj.name} to every affiliate. Create a link for it.",
+                url=reverse("affiliate-links"),
+            )
 
     @admin.display(ordering="link_count", description="Links")
     def link_count(self, obj: Campaign) -> int:

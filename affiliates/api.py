@@ -1,5 +1,6 @@
 """REST API: tokens, affiliates and campaigns (managers), tracking links (affiliates, managers)."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
@@ -21,7 +22,7 @@ from rest_framework.views import APIView
 
 from portal.api import ID, IdFilter
 
-from . import services
+from . import services, twofactor
 from .models import Affiliate, Campaign, TrackingLink
 from .permissions import IsManager, IsManagerOrActiveAffiliate, scoped
 from .serializers import (
@@ -48,8 +49,19 @@ class TrackingLinkFilter(filters.FilterSet):
 # --- tokens -------------------------------------------------------------------------------------
 
 
+class TokenRequestSerializer(AuthTokenSerializer):
+    otp_token = serializers.CharField(
+        required=False,
+        max_length=16,
+        write_only=True,
+        help_text="Managers: the one-time code from their authenticator.",
+    )
+
+
 class TokenObtainView(APIView):
-    """Trade a username and password for the API token (the same token on every call)."""
+    """Trade a username and password for the API token (an affiliate's: the same token on every
+    call). A manager also gives the one-time code from their authenticator and gets a new token
+    that lasts STAFF_TOKEN_HOURS: a manager's password alone opens nothing."""
 
     # No authentication: the credentials are the point, and a stale token must not get in the way.
     authentication_classes: list = []
@@ -59,22 +71,29 @@ class TokenObtainView(APIView):
 
     @extend_schema(
         tags=["auth"],
-        request=AuthTokenSerializer,
+        request=TokenRequestSerializer,
         responses={
             200: inline_serializer("Token", {"token": serializers.CharField()}),
             400: OpenApiResponse(
                 OpenApiTypes.OBJECT,
-                description="Wrong credentials, or locked out after repeated failures "
-                "(django-axes counts API logins too).",
+                description="Wrong credentials, a manager's missing or wrong one-time code, or "
+                "locked out after repeated failures (django-axes counts API logins too).",
             ),
         },
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer = TokenRequestSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
-        return Response({"token": token.key})
+        user = serializer.validated_data["user"]
+        if not twofactor.required(user):
+            token, _ = Token.objects.get_or_create(user=user)
+            return Response({"token": token.key})
+        try:
+            twofactor.totp_device(user, serializer.validated_data.get("otp_token"))
+        except DjangoValidationError as exc:
+            return Response({"otp_token": exc.messages}, status=400)
+        return Response({"token": services.api_token_renew(user=user).key})
 
 
 # --- affiliates (managers) ----------------------------------------------------------------------

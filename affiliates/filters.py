@@ -12,8 +12,8 @@ def _period_choices() -> list[tuple[str, str]]:
     return list(reports.PRESETS.items())
 
 
-class StatsFilter(django_filters.FilterSet):
-    """Period and dimension filters shared by the dashboard's tables and exports."""
+class PeriodFilter(django_filters.FilterSet):
+    """The period picker: a preset or a custom range of the viewer's local days."""
 
     period = django_filters.ChoiceFilter(
         choices=_period_choices, method="ignore", empty_label=None, label="Period"
@@ -24,6 +24,19 @@ class StatsFilter(django_filters.FilterSet):
     end = django_filters.DateFilter(
         method="ignore", label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
+
+    class Meta:
+        model = DailyRollup
+        fields: list[str] = []
+
+    def ignore(self, queryset, name, value):
+        # The figures are read through rollups.reports; the FilterSet validates the form.
+        return queryset
+
+
+class StatsFilter(PeriodFilter):
+    """Period and dimension filters shared by the dashboard's tables and exports."""
+
     campaign = django_filters.ModelChoiceFilter(
         queryset=Campaign.objects.none(),
         method="ignore",
@@ -49,6 +62,12 @@ class StatsFilter(django_filters.FilterSet):
         widget=forms.TextInput(attrs={"size": 3, "placeholder": "DE"}),
     )
 
+    sub1 = django_filters.CharFilter(method="ignore", max_length=255, label="sub1")
+    sub2 = django_filters.CharFilter(method="ignore", max_length=255, label="sub2")
+    sub3 = django_filters.CharFilter(method="ignore", max_length=255, label="sub3")
+    sub4 = django_filters.CharFilter(method="ignore", max_length=255, label="sub4")
+    sub5 = django_filters.CharFilter(method="ignore", max_length=255, label="sub5")
+
     class Meta:
         model = DailyRollup
         fields: list[str] = []
@@ -68,6 +87,7 @@ class StatsFilter(django_filters.FilterSet):
             country=(data.get("country") or "").upper(),
             platform=data.get("platform") or "",
             channel=data.get("channel") or "",
+            subs=tuple(data.get(sub) or "" for sub in reports.SUBS),
         )
 
 

@@ -2,10 +2,11 @@ import zoneinfo
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, UserCreationForm
 
 from attribution.models import OutboundEndpoint
 
+from . import twofactor
 from .models import Affiliate, Campaign, TrackingLink
 
 ZONES = sorted(zoneinfo.available_timezones())
@@ -23,11 +24,42 @@ class SignupForm(UserCreationForm):
         model = get_user_model()
         fields = ("username", "email")
 
+    # The form never says that a username or an email has an account: that would tell anyone
+    # who is an affiliate here. ``services.affiliate_apply`` finds out, and the mail to the
+    # address given tells its owner; the page says the same either way.
+
+    def clean_username(self) -> str:
+        return self.cleaned_data["username"]
+
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].lower()
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email exists already.")
-        return email
+        return self.cleaned_data["email"].lower()
+
+    def validate_unique(self) -> None:
+        pass
+
+
+class LoginForm(AuthenticationForm):
+    """``/login/``: a password, and for a manager the one-time code from their authenticator
+    (checked only once the password is right: see ``twofactor``)."""
+
+    otp_token = forms.CharField(
+        required=False,
+        max_length=16,
+        label="One-time code (managers)",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        self.otp_device = None
+        user = self.get_user()
+        if user is not None and twofactor.required(user):
+            try:
+                self.otp_device = twofactor.totp_device(user, cleaned.get("otp_token"))
+            except forms.ValidationError:
+                self.user_cache = None
+                raise
+        return cleaned
 
 
 class LinkForm(forms.ModelForm):
@@ -50,6 +82,7 @@ class EndpointForm(forms.ModelForm):
 
     def __init__(self, *args, affiliate: Affiliate, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.instance.affiliate = affiliate  # the model's checks count the affiliate's URLs
         self.fields["campaign"].queryset = Campaign.objects.filter(
             pk__in=affiliate.links.values("campaign_id")
         )

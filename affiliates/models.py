@@ -76,6 +76,11 @@ class Affiliate(models.Model):
         default=Decimal("50.00"),
         help_text="Below this a balance carries over to the next payout run.",
     )
+    payment_details = models.TextField(
+        blank=True,
+        max_length=1000,
+        help_text="Where payouts go: bank (IBAN, SWIFT) or wallet, as the affiliate gave them.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -89,6 +94,23 @@ class Affiliate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (#{self.pk})"
+
+
+class AffiliateNote(models.Model):
+    """A manager's note on an affiliate: calls, deals, warnings. Kept, never edited."""
+
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    text = models.TextField(max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.text[:60]
 
 
 class Brand(models.Model):
@@ -281,3 +303,95 @@ class LegacyLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path}?{self.key} -> {self.link_id}"
+
+
+class NoticeKind(models.TextChoices):
+    """What a notification is about; each user may turn any kind off."""
+
+    # to affiliates
+    APPLICATION_APPROVED = "application_approved", "Application approved"
+    APPLICATION_REFUSED = "application_refused", "Application refused"
+    PAYOUT_APPROVED = "payout_approved", "Payout approved"
+    PAYOUT_PAID = "payout_paid", "Payout paid"
+    POSTBACK_DISABLED = "postback_disabled", "Postback URL disabled"
+    NEW_OFFER = "new_offer", "New offer"
+    ANNOUNCEMENT = "announcement", "Announcements from the program"
+    # to managers
+    NEW_SIGNUP = "new_signup", "New sign-up"
+    REVIEW_QUEUE = "review_queue", "Review queue above its threshold"
+    SILENT_SOURCE = "silent_source", "Silent postback source"
+    PAYOUT_RUN_READY = "payout_run_ready", "Payout run ready for approval"
+
+
+class Notification(models.Model):
+    """One notice to one user: the in-app inbox row, and the email sent from it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=32, choices=NoticeKind.choices)
+    title = models.CharField(max_length=200)
+    body = models.TextField(max_length=5000, blank=True)
+    url = models.CharField(max_length=500, blank=True, help_text="Where to read more (a path).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["user", "created_at"],
+                name="notification_unread",
+                condition=Q(read_at__isnull=True),
+            ),
+            models.Index(fields=["user", "created_at"], name="notification_inbox"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.user_id}: {self.title}"
+
+
+class NoticeOptOut(models.Model):
+    """A kind of notice a user does not want (neither in the app nor by email)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notice_opt_outs"
+    )
+    kind = models.CharField(max_length=32, choices=NoticeKind.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notice_opt_out_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} off {self.kind}"
+
+
+class Announcement(models.Model):
+    """A manager's message to affiliates: all of them, or a segment."""
+
+    class Segment(models.TextChoices):
+        ALL = "all", "All active affiliates"
+        CAMPAIGN = "campaign", "Affiliates with links on a campaign"
+        CURRENCY = "currency", "Affiliates paid in a currency"
+
+    title = models.CharField(max_length=200)
+    body = models.TextField(max_length=5000)
+    segment = models.CharField(max_length=16, choices=Segment.choices, default=Segment.ALL)
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    currency = models.CharField(max_length=3, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    recipients = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title

@@ -11,13 +11,17 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from . import twofactor
 from .models import Affiliate
 
 User = AbstractBaseUser | AnonymousUser
 
 
 def is_manager(user: User) -> bool:
-    return bool(user and user.is_authenticated and user.is_staff)
+    """Staff whose second factor vouches for this request (see ``twofactor``)."""
+    if not (user and user.is_authenticated and user.is_staff):
+        return False
+    return not twofactor.required(user) or twofactor.verified(user)
 
 
 def active_affiliate(user: User) -> Affiliate | None:

@@ -6,7 +6,8 @@ from .forms import AffiliatePasswordResetForm
 
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
-    path("login/", auth.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("signup/sent/", views.signup_done, name="signup-done"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path(
         "password-reset/",
@@ -24,10 +25,18 @@ urlpatterns = [
         auth.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
+    path("notifications/", views.notifications, name="notifications"),
+    path(
+        "notifications/unsubscribe/<str:token>/",
+        views.unsubscribe,
+        name="notifications-unsubscribe",
+    ),
     path("dashboard/", views.dashboard, name="affiliate-dashboard"),
+    path("dashboard/view-as/stop/", views.view_as_stop, name="affiliate-view-as-stop"),
     path("dashboard/conversions/", views.conversions, name="affiliate-conversions"),
     path("dashboard/links/", views.links, name="affiliate-links"),
     path("dashboard/payouts/", views.payouts, name="affiliate-payouts"),
+    path("dashboard/cohorts/", views.cohorts, name="affiliate-cohorts"),
     path("dashboard/sub-affiliates/", views.sub_affiliates, name="affiliate-subs"),
     path("dashboard/api-token/", views.api_token, name="affiliate-token"),
     path("dashboard/postbacks/", views.postback_settings, name="affiliate-postbacks"),

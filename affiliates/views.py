@@ -1,37 +1,74 @@
 """The affiliate's own pages: dashboard, conversions, links, payouts, settings, sign-up."""
 
-import csv
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth import views as auth
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
 from rest_framework.authtoken.models import Token
 
-from affiliates import selectors, services
-from affiliates.filters import ConversionFilter, StatsFilter
-from affiliates.forms import EndpointForm, LinkForm, SignupForm
-from affiliates.models import Affiliate
+from affiliates import notify, selectors, services
+from affiliates.filters import ConversionFilter, PeriodFilter, StatsFilter
+from affiliates.forms import EndpointForm, LinkForm, LoginForm, SignupForm
+from affiliates.models import Affiliate, NoticeKind, Notification
 from attribution.outbound import schedule
 from attribution.rollups import reports
+from payouts import reports as player_reports
+from portal.lib.spreadsheet import csv_response
 
 View = Callable[..., HttpResponse]
 
 
+# The session key of a manager's read-only view of an affiliate's dashboard ("view as").
+VIEW_AS = "view_as_affiliate"
+READ_ONLY_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def viewing_as(request: HttpRequest) -> Affiliate | None:
+    """The affiliate a manager is viewing as, or None. Only a manager's session that passed the
+    admin's two-factor door (when on) can be one."""
+    affiliate_id = request.session.get(VIEW_AS)
+    user = request.user
+    if not affiliate_id or not user.is_authenticated or not user.is_staff:
+        return None
+    if settings.ADMIN_2FA and not (hasattr(user, "is_verified") and user.is_verified()):
+        return None
+    return Affiliate.objects.filter(pk=affiliate_id).first()
+
+
 def affiliate_required(view: View) -> View:
-    """Logged in, with an affiliate account that is active (others see their status)."""
+    """Logged in, with an affiliate account that is active (others see their status).
+
+    A manager viewing as an affiliate gets that affiliate's pages, read-only: anything but a
+    read is refused here, before any view code runs, so no form can write through it.
+    """
 
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        shown = viewing_as(request)
+        if shown is not None:
+            request.affiliate, request.viewing_as = shown, True
+            if request.method not in READ_ONLY_METHODS or getattr(view, "private", False):
+                return render(
+                    request, "affiliates/view_as_refused.html", {"shown": shown}, status=403
+                )
+            timezone.activate(shown.time_zone)
+            try:
+                return view(request, *args, **kwargs)
+            finally:
+                timezone.deactivate()
         affiliate = getattr(request.user, "affiliate", None)
         if affiliate is None:
             if request.user.is_staff:
@@ -51,13 +88,21 @@ def affiliate_required(view: View) -> View:
     return wrapper
 
 
-def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return response
+def private(view: View) -> View:
+    """A page not shown to a manager viewing as the affiliate (its secrets, e.g. the API token)."""
+    view.private = True
+    return view
+
+
+@require_POST
+def view_as_stop(request: HttpRequest) -> HttpResponse:
+    """End a manager's view-as session; back to the affiliate's admin page."""
+    shown = viewing_as(request)
+    request.session.pop(VIEW_AS, None)
+    if shown is None:
+        return redirect("admin:index")
+    services.view_as_record(manager=request.user, affiliate=shown, started=False)
+    return redirect("admin:affiliates_affiliate_change", shown.pk)
 
 
 def _money(value) -> str:
@@ -67,7 +112,7 @@ def _money(value) -> str:
 def _cell(metric: str, value) -> str | int:
     if value is None:
         return ""
-    return _money(value) if metric in (*reports.MONEY, "commission") else int(value)
+    return _money(value) if metric in reports.AMOUNTS else int(value)
 
 
 def _stats_filter(request: HttpRequest, affiliate: Affiliate, *, default: str) -> StatsFilter:
@@ -85,7 +130,7 @@ def _table_rows(table: reports.Table, keys: list[str]) -> list[list]:
     return rows
 
 
-HEADER = ["", *reports.COUNTS, *reports.MONEY, "commission"]
+HEADER = ["", *reports.METRICS]
 
 
 @affiliate_required
@@ -107,7 +152,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             )
         except reports.ReportError as exc:
             error = str(exc)
-        filters = stats.report_filters()
+        try:
+            filters = stats.report_filters()
+        except reports.ReportError as exc:
+            error = str(exc)
     else:
         error = "Please correct the filters."
     if error:
@@ -135,6 +183,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         currency=affiliate.currency,
         time_zone=affiliate.time_zone,
     )
+    sub = filters.sub
+    if sub is not None and by in reports.SUBS and by != f"sub{sub[0]}":
+        by = f"sub{sub[0]}"  # under a sub id filter, that sub id is the one to break down by
     breakdown = reports.breakdown(
         by=by,
         affiliate_ids=ids,
@@ -149,11 +200,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         keys = list(summary.rows)
         rows = _table_rows(summary, keys)
         totals = summary.totals
-        rows.append(
-            ["Total"]
-            + [int(totals[m]) for m in reports.COUNTS]
-            + [_money(totals[m]) for m in (*reports.MONEY, "commission")]
-        )
+        rows.append(["Total"] + [_cell(m, totals[m]) for m in reports.METRICS])
         return csv_response(f"summary_{stamp}.csv", HEADER, rows)
     if export == "daily":
         return csv_response(
@@ -162,12 +209,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "day",
                 *(f"mobile_{m}" for m in reports.METRICS),
                 *(f"web_{m}" for m in reports.METRICS),
+                *(f"monthly_{m}" for m in reports.EARNINGS),
             ],
             (
                 [
                     d["day"],
-                    *(d["mobile"][m] for m in reports.METRICS),
-                    *(d["web"][m] for m in reports.METRICS),
+                    *(_cell(m, d["mobile"][m]) for m in reports.METRICS),
+                    *(_cell(m, d["web"][m]) for m in reports.METRICS),
+                    *(_cell(m, d["monthly"][m]) for m in reports.EARNINGS),
                 ]
                 for d in days
             ),
@@ -177,6 +226,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             f"{by}_{stamp}.csv", [by, *HEADER[1:]], _table_rows(breakdown, sorted(breakdown.rows))
         )
     mobile = summary.mobile()
+    totals = summary.totals
+    for d in days:
+        d["from_subs"] = sum(d[part]["sub_commission"] for part in ("mobile", "web", "monthly"))
+    # The in-app purchase revenue row only where there is any (an iGaming program has none).
+    metrics = [m for m in reports.METRICS if m != "revenue" or totals["revenue"]]
     return render(
         request,
         "affiliates/dashboard.html",
@@ -187,13 +241,19 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "period": period,
             "summary": summary,
             "mobile": mobile,
-            "totals": summary.totals,
-            "metrics": reports.METRICS,
-            "money": {*reports.MONEY, "commission"},
+            "totals": totals,
+            "earned": totals["commission"] + totals["sub_commission"],
+            "monthly": any(
+                d["monthly"]["commission"] or d["monthly"]["sub_commission"] for d in days
+            ),
+            "metrics": metrics,
+            "money": set(reports.AMOUNTS),
             "columns": [c for c in summary.rows],
             "days": days,
             "breakdown": breakdown,
-            "breakdown_keys": sorted(breakdown.rows, key=lambda k: -breakdown.rows[k]["clicks"]),
+            "breakdown_keys": sorted(
+                breakdown.rows, key=lambda k: -(breakdown.rows[k]["clicks"] or 0)
+            ),
             "by": by,
             "breakdowns": reports.BREAKDOWNS,
             "query": request.GET.urlencode(),
@@ -250,7 +310,7 @@ def conversions(request: HttpRequest) -> HttpResponse:
                     c.platform,
                     c.campaign.name if c.campaign else "",
                     c.status,
-                    c.reason,
+                    c.public_reason.label,
                     c.revenue if c.revenue is not None else "",
                     c.currency,
                     c.country,
@@ -298,6 +358,7 @@ def links(request: HttpRequest) -> HttpResponse:
 
 
 @affiliate_required
+@private
 def api_token(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         with transaction.atomic():
@@ -347,38 +408,70 @@ def payouts(request: HttpRequest) -> HttpResponse:
     )
 
 
+SUB_METRICS = ("clicks", "ftds", "deposit_amount", "revenue", "sub_commission")
+
+
 @affiliate_required
 def sub_affiliates(request: HttpRequest) -> HttpResponse:
+    """One row per sub-affiliate for a period: their clicks, FTDs and revenue, and the share of
+    their commission the affiliate earned (the override)."""
     affiliate = request.affiliate
     subs = list(selectors.sub_affiliates_of(affiliate))
-    period = (
-        reports.period_for(request.GET.get("period") or "this_month", time_zone=affiliate.time_zone)
-        if request.GET.get("period") in reports.PRESETS and request.GET.get("period") != "custom"
-        else (reports.period_for("this_month", time_zone=affiliate.time_zone))
+    data = request.GET.copy()
+    data.setdefault("period", "this_month")
+    picker = PeriodFilter(data)
+    period, error = reports.period_for("this_month", time_zone=affiliate.time_zone), ""
+    if picker.is_valid():
+        try:
+            period = reports.period_for(
+                picker.form.cleaned_data.get("period") or "this_month",
+                time_zone=affiliate.time_zone,
+                start=picker.form.cleaned_data.get("start"),
+                end=picker.form.cleaned_data.get("end"),
+            )
+        except reports.ReportError as exc:
+            error = str(exc)
+    else:
+        error = "Please correct the period."
+    table = reports.sub_affiliates(
+        affiliate_id=affiliate.pk,
+        sub_ids=[s.pk for s in subs],
+        period=period,
+        currency=affiliate.currency,
     )
-    active = [s.pk for s in subs if s.status == Affiliate.Status.ACTIVE]
-    totals = (
-        reports.summary(
-            affiliate_ids=active,
-            period=period,
-            filters=reports.Filters(),
-            currency=affiliate.currency,
-            time_zone=affiliate.time_zone,
-            with_commission=False,
-        ).totals
-        if active
-        else None
-    )
+    names = {str(s.pk): s for s in subs}
+    rows = [
+        {"key": key, "sub": names.get(key), "label": table.labels.get(key, ""), **table.rows[key]}
+        for key in [*(str(s.pk) for s in subs), *(k for k in table.rows if k not in names)]
+    ]
+    if request.GET.get("export") == "csv" and not error:
+        return csv_response(
+            f"sub_affiliates_{period.start}_{period.end}.csv",
+            ["sub_affiliate", "status", *SUB_METRICS],
+            (
+                [
+                    row["sub"].name if row["sub"] else row["label"],
+                    row["sub"].status if row["sub"] else "",
+                    *(_cell(m, row[m]) for m in SUB_METRICS),
+                ]
+                for row in rows
+            ),
+        )
     return render(
         request,
         "affiliates/sub_affiliates.html",
         {
             "affiliate": affiliate,
-            "subs": subs,
-            "totals": totals,
+            "stats": picker,
+            "error": error,
+            "rows": rows,
+            "totals": table.totals,
+            "metrics": SUB_METRICS,
             "period": period,
+            "query": data.urlencode(),
             "referral": request.build_absolute_uri(f"/signup/?ref={affiliate.referral_code}"),
         },
+        status=400 if error else 200,
     )
 
 
@@ -427,17 +520,44 @@ def signup(request: HttpRequest) -> HttpResponse:
             currency=data["currency"],
             referral_code=data.get("ref", ""),
         )
-        login(request, affiliate.user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("affiliate-dashboard")
+        # The same answer whether or not the username or email had an account: only the mail
+        # to the address given says which.
+        services.signup_mail(
+            email=data["email"],
+            username=data["username"],
+            applied=affiliate is not None,
+            reset_url=request.build_absolute_uri(reverse("password_reset")),
+        )
+        return redirect("signup-done")
     return render(request, "registration/signup.html", {"form": form})
+
+
+class LoginView(auth.LoginView):
+    """``/login/``: a manager's session is verified by their one-time code (``LoginForm``)."""
+
+    form_class = LoginForm
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: LoginForm) -> HttpResponse:
+        response = super().form_valid(form)
+        if form.otp_device is not None:
+            otp_login(self.request, form.otp_device)
+        return response
+
+
+def signup_done(request: HttpRequest) -> HttpResponse:
+    return render(request, "registration/signup_done.html")
 
 
 @affiliate_required
 @require_POST
 def postback_test(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = get_object_or_404(selectors.endpoints_of(request.affiliate), pk=endpoint_id)
-    schedule.outbound_test(endpoint=endpoint)
-    messages.success(request, "A test postback is on its way; see the delivery log.")
+    refused = schedule.outbound_test(endpoint=endpoint)
+    if refused:
+        messages.error(request, refused)
+    else:
+        messages.success(request, "A test postback is on its way; see the delivery log.")
     return redirect("affiliate-postbacks")
 
 
@@ -462,3 +582,91 @@ class LogoutView(auth.LogoutView):
         if not request.user.is_authenticated:
             return redirect(self.get_success_url())
         return render(request, "registration/logout_confirm.html")
+
+
+COHORT_BY = {"ftd_month": "FTD month", "registration_month": "Registration month"}
+COHORT_METRICS = {
+    "ngr": "NGR",
+    "deposits": "Deposits",
+    "commission": "Commission",
+    "players": "Active players",
+    "ngr_per_player": "Cumulative NGR per player",
+}
+
+
+@affiliate_required
+def cohorts(request: HttpRequest) -> HttpResponse:
+    """The affiliate's players by the month they joined, month by month since: a heat map."""
+    affiliate = request.affiliate
+    by = request.GET.get("by") if request.GET.get("by") in COHORT_BY else "ftd_month"
+    metric = request.GET.get("metric")
+    metric = metric if metric in COHORT_METRICS else "ngr"
+    through = timezone.now().date().replace(day=1)
+    found = player_reports.cohorts(
+        player_reports.Scope(affiliate_ids=[affiliate.pk], currency=affiliate.currency),
+        by=by,
+        metric=metric,
+        through=through,
+    )
+    if request.GET.get("export") == "csv":
+        width = max((len(c.values) for c in found), default=0)
+        return csv_response(
+            "cohorts.csv",
+            ["cohort", "players", *[f"m{k}" for k in range(width)]],
+            ([f"{c.cohort:%Y-%m}", c.players, *c.values] for c in found),
+        )
+    rows = player_reports.heat_map(found)
+    context = {
+        "affiliate": affiliate,
+        "rows": rows,
+        "width": range(max((len(r.cells) for r in rows), default=0)),
+        "by": by,
+        "metric": metric,
+        "by_choices": COHORT_BY,
+        "metric_choices": COHORT_METRICS,
+    }
+    return render(request, "affiliates/cohorts.html", context)
+
+
+# --- notifications: the bell's inbox, kinds on and off, unsubscribe from an email -------------
+
+
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own notices (never another's), newest first; kinds on and off."""
+    user = request.user
+    if request.method == "POST":
+        if "read" in request.POST:
+            notify.mark_read(user=user)
+        else:
+            wanted = set(request.POST.getlist("kinds"))
+            for kind in NoticeKind.values:
+                if kind in wanted:
+                    notify.opt_in(user_id=user.pk, kind=kind)
+                else:
+                    notify.opt_out(user_id=user.pk, kind=kind)
+            messages.success(request, "Your notification settings are saved.")
+        return redirect("notifications")
+    off = set(user.notice_opt_outs.values_list("kind", flat=True))
+    page = Paginator(Notification.objects.filter(user=user), 30).get_page(request.GET.get("page"))
+    kinds = [(k, label, k not in off) for k, label in NoticeKind.choices]
+    return render(request, "notifications/inbox.html", {"page": page, "kinds": kinds})
+
+
+@csrf_exempt  # mail clients post the one-click unsubscribe without our cookie; the token is the key
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in every email: no sign-in needed, the signed token names user and kind. A POST
+    (the button, or a mail client's one-click List-Unsubscribe-Post) turns the kind off."""
+    named = notify.unsubscribe_read(token)
+    if named is None:
+        return render(request, "notifications/unsubscribe.html", {"bad": True}, status=404)
+    user_id, kind = named
+    done = False
+    if request.method == "POST":
+        notify.opt_out(user_id=user_id, kind=kind)
+        done = True
+    return render(
+        request,
+        "notifications/unsubscribe.html",
+        {"kind": NoticeKind(kind).label, "done": done},
+    )

@@ -1,12 +1,20 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from attribution.crediting import evidence
 from attribution.ingestion import monitor, tokens
 from attribution.models import (
     Click,
@@ -19,10 +27,11 @@ from attribution.models import (
     PostbackEvent,
     PostbackSource,
     SkanMapping,
+    SkippedClicks,
 )
 from attribution.outbound import schedule
 from attribution.parsing import senders
-from attribution.processing import amend, trial
+from attribution.processing import amend, trial, work
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -55,6 +64,21 @@ class ClickAdmin(ReadOnlyAdmin):
     list_select_related = ("affiliate", "campaign")
     date_hierarchy = "created_at"
     show_full_result_count = False  # COUNT(*) over millions of clicks on every page is not free
+
+
+@admin.register(SkippedClicks)
+class SkippedClicksAdmin(ReadOnlyAdmin):
+    """What /c/ redirected without recording a click: HEAD requests, bots and link previewers."""
+
+    list_display = ("day", "link", "affiliate", "reason", "count")
+    list_filter = ("reason", "day")
+    search_fields = ("=link__code", "=link__affiliate__id")
+    list_select_related = ("link__affiliate",)
+    date_hierarchy = "day"
+
+    @admin.display(description="Affiliate")
+    def affiliate(self, obj: SkippedClicks) -> object:
+        return obj.link.affiliate
 
 
 class TryPostbackForm(forms.Form):
@@ -150,10 +174,17 @@ class PostbackAdmin(ReadOnlyAdmin):
     list_select_related = ("source",)
     date_hierarchy = "received_at"
     show_full_result_count = False
+    actions = ("rerun",)
 
     @admin.display(description="Reason")
     def short_reason(self, obj: Postback) -> str:
         return obj.reason[:120]
+
+    @admin.action(description="Re-run failed postbacks")
+    def rerun(self, request: HttpRequest, queryset: QuerySet[Postback]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        count = work.postbacks_rerun(postback_ids=ids, actor=request.user)
+        self.message_user(request, f"{count} failed postback(s) sent to the worker again.")
 
     def get_urls(self):
         return [
@@ -162,8 +193,21 @@ class PostbackAdmin(ReadOnlyAdmin):
                 self.admin_site.admin_view(self.health_view),
                 name="attribution_postback_health",
             ),
+            path(
+                "health/rerun/",
+                self.admin_site.admin_view(self.rerun_view),
+                name="attribution_postback_rerun",
+            ),
             *super().get_urls(),
         ]
+
+    def rerun_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        ids = [int(i) for i in request.POST.getlist("id") if i.isdigit() and len(i) < 19]
+        count = work.postbacks_rerun(postback_ids=ids, actor=request.user)
+        self.message_user(request, f"{count} failed postback(s) sent to the worker again.")
+        return HttpResponseRedirect(reverse("admin:attribution_postback_health"))
 
     def health_view(self, request: HttpRequest) -> HttpResponse:
         context = {
@@ -218,24 +262,49 @@ class ConversionStatusFilter(admin.SimpleListFilter):
         return queryset.filter(status=self.value()) if self.value() else queryset
 
 
+class ReviewActionForm(ActionForm):
+    """The list's action bar with a note beside it: a rejection must say why."""
+
+    note = forms.CharField(
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": "Note (required to reject)", "size": 32}),
+    )
+
+
+class ReviewForm(forms.Form):
+    note = forms.CharField(
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Kept in the audit log. Required to reject.",
+    )
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("decision") == "reject" and not data.get("note", "").strip():
+            self.add_error("note", "Say why it is rejected: the note is kept in the audit log.")
+        return data
+
+
 @admin.register(Conversion)
 class ConversionAdmin(admin.ModelAdmin):
     """Every credited or refused action; pending ones are the fraud review queue."""
 
+    # Few, narrow columns, status and reason first: the queue must read at 1366 px.
     list_display = (
         "id",
         "occurred_at",
-        "type",
+        "status",
+        "reason_code",
+        "what",
         "affiliate",
         "campaign",
-        "platform",
-        "method",
-        "status",
-        "reason",
-        "revenue",
-        "currency",
+        "amount",
         "ctit_seconds",
     )
+    list_display_links = ("id", "occurred_at")
     list_filter = (
         ConversionStatusFilter,
         "reason",
@@ -250,7 +319,24 @@ class ConversionAdmin(admin.ModelAdmin):
     date_hierarchy = "occurred_at"
     show_full_result_count = False
     actions = ("approve", "reject")
+    action_form = ReviewActionForm
     readonly_fields = [f.name for f in Conversion._meta.fields]
+    change_form_template = "admin/attribution/conversion/change_form.html"
+
+    class Media:
+        css = {"all": ("console.css",)}
+
+    @admin.display(description="Reason", ordering="reason")
+    def reason_code(self, obj: Conversion) -> str:
+        return format_html('<span title="{}">{}</span>', obj.get_reason_display(), obj.reason)
+
+    @admin.display(description="Type")
+    def what(self, obj: Conversion) -> str:
+        return f"{obj.type} · {obj.platform}"
+
+    @admin.display(description="Revenue", ordering="revenue")
+    def amount(self, obj: Conversion) -> str:
+        return f"{obj.revenue:.2f} {obj.currency}" if obj.revenue is not None else "-"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -258,10 +344,79 @@ class ConversionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/review/",
+                self.admin_site.admin_view(self.review_view),
+                name="attribution_conversion_review",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ):
+        conversion = self.get_object(request, object_id)
+        # Every field is read-only: a decision goes through the review form, not "Save".
+        extra_context = {**(extra_context or {}), "show_save": False}
+        extra_context["show_save_and_continue"] = False
+        if conversion is not None:
+            extra_context["evidence"] = evidence.conversion_evidence(conversion)
+            extra_context["review_form"] = ReviewForm()
+            extra_context["can_review"] = self.has_change_permission(request, conversion)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Approve or reject one conversion from its page, with a note."""
+        conversion = self.get_object(request, str(pk))
+        if conversion is None or not self.has_change_permission(request, conversion):
+            raise Http404("no such conversion")
+        change_url = reverse("admin:attribution_conversion_change", args=[conversion.pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(change_url)
+        form = ReviewForm(request.POST)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": f"Review {conversion}",
+                "opts": self.model._meta,
+                "original": conversion,
+                "evidence": evidence.conversion_evidence(conversion),
+                "review_form": form,
+                "can_review": True,
+            }
+            return TemplateResponse(
+                request, "admin/attribution/conversion/review.html", context, status=400
+            )
+        approve = form.cleaned_data["decision"] == "approve"
+        amend.conversion_review(
+            conversion=conversion,
+            approve=approve,
+            actor=request.user,
+            note=form.cleaned_data["note"].strip(),
+        )
+        verb = "approved" if approve else "rejected"
+        self.message_user(request, f"{conversion} {verb}.", messages.SUCCESS)
+        queue = reverse("admin:attribution_conversion_changelist") + "?status=pending"
+        return HttpResponseRedirect(queue)
+
     def _review(self, request: HttpRequest, queryset: QuerySet[Conversion], approve: bool) -> None:
+        note = (request.POST.get("note") or "").strip()[:500]
+        if not approve and not note:
+            self.message_user(
+                request, "Write a note to reject: it is kept in the audit log.", messages.ERROR
+            )
+            return
         done = 0
         for conversion in queryset.order_by("pk"):
-            amend.conversion_review(conversion=conversion, approve=approve, actor=request.user)
+            amend.conversion_review(
+                conversion=conversion, approve=approve, actor=request.user, note=note
+            )
             done += 1
         verb = "approved" if approve else "rejected"
         self.message_user(request, f"{done} conversion(s) {verb}.", messages.SUCCESS)
@@ -270,7 +425,7 @@ class ConversionAdmin(admin.ModelAdmin):
     def approve(self, request: HttpRequest, queryset: QuerySet[Conversion]) -> None:
         self._review(request, queryset, approve=True)
 
-    @admin.action(description="Reject selected conversions", permissions=["change"])
+    @admin.action(description="Reject selected conversions (with the note)", permissions=["change"])
     def reject(self, request: HttpRequest, queryset: QuerySet[Conversion]) -> None:
         self._review(request, queryset, approve=False)
 
@@ -342,9 +497,11 @@ class OutboundEndpointAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a test postback")
     def send_test(self, request: HttpRequest, queryset: QuerySet[OutboundEndpoint]) -> None:
-        for endpoint in queryset:
-            schedule.outbound_test(endpoint=endpoint)
-        self.message_user(request, "Test postbacks queued; see the delivery log.")
+        refused = [r for endpoint in queryset if (r := schedule.outbound_test(endpoint=endpoint))]
+        if refused:
+            self.message_user(request, f"{len(refused)} not sent: {refused[0]}", messages.WARNING)
+        else:
+            self.message_user(request, "Test postbacks queued; see the delivery log.")
 
     @admin.action(description="Switch back on (resets the failure count)")
     def enable(self, request: HttpRequest, queryset: QuerySet[OutboundEndpoint]) -> None:

@@ -24,10 +24,12 @@ from attribution.serializers import (
     ClickSerializer,
     ConversionSerializer,
     ManagerClickSerializer,
+    StatsModelQuerySerializer,
     StatsQuerySerializer,
     StatsSerializer,
     period_data,
 )
+from payouts import reports as payouts_reports
 from portal.api import ID, ErrorSerializer, IdFilter, InstantFilter
 
 BAD_QUERY = OpenApiResponse(ErrorSerializer, description="A period or filter that cannot be used.")
@@ -67,8 +69,11 @@ class ReportView(APIView):
     permission_classes = [IsManagerOrActiveAffiliate]
     query_serializer: type[StatsQuerySerializer] = StatsQuerySerializer
 
-    def parse(self, request: Request) -> tuple[StatsQuerySerializer, ReportScope, reports.Period]:
-        """The query, whose figures it asks for and its period; a 400 that says what is wrong."""
+    def parse(
+        self, request: Request
+    ) -> tuple[StatsQuerySerializer, ReportScope, reports.Period, reports.Filters]:
+        """The query, whose figures it asks for, its period and filters; a 400 that says what
+        is wrong."""
         query = self.query_serializer(
             data={k: v for k, v in request.query_params.items() if v != ""}
         )
@@ -83,44 +88,64 @@ class ReportView(APIView):
                 start=query.validated_data.get("start"),
                 end=query.validated_data.get("end"),
             )
+            filters = query.filters()
         except reports.ReportError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
-        return query, scope, period
+        return query, scope, period, filters
 
 
 class StatsView(ReportView):
     """Mobile (iOS, Android, SKAN) beside web for a period: the dashboard's figures."""
 
+    query_serializer = StatsModelQuerySerializer
+
     @extend_schema(
         tags=["stats"],
-        parameters=[StatsQuerySerializer],
+        parameters=[StatsModelQuerySerializer],
         responses={200: StatsSerializer, 400: BAD_QUERY, 404: NO_AFFILIATE},
     )
     def get(self, request: Request) -> Response:
-        query, scope, period = self.parse(request)
+        query, scope, period, filters = self.parse(request)
         table = reports.summary(
             affiliate_ids=scope.affiliate_ids,
             period=period,
-            filters=query.filters(),
+            filters=filters,
             currency=scope.currency,
             time_zone=scope.time_zone,
         )
         days = reports.daily(
             affiliate_ids=scope.affiliate_ids,
             period=period,
-            filters=query.filters(),
+            filters=filters,
             currency=scope.currency,
             time_zone=scope.time_zone,
         )
+        totals = table.totals
         data = {
             "period": period_data(period),
             "currency": scope.currency,
             "time_zone": scope.time_zone,
             "columns": table.rows,
             "mobile": table.mobile(),
-            "totals": table.totals,
+            "totals": totals,
+            "from_sub_affiliates": totals["sub_commission"],
+            "earned": totals["commission"] + totals["sub_commission"],
             "daily": days,
         }
+        if model := query.validated_data.get("model"):
+            start, end = period.bounds(scope.time_zone)
+            credit = payouts_reports.model_credit(
+                start=start,
+                end=end,
+                currency=scope.currency,
+                model=model,
+                scope=payouts_reports.Scope(
+                    affiliate_ids=scope.affiliate_ids,
+                    currency=scope.currency,
+                    campaign_id=query.validated_data.get("campaign"),
+                ),
+            )
+            data["model_credit"] = {"model": model, **credit}
         return Response(StatsSerializer(data).data)
 
 
@@ -135,12 +160,8 @@ class StatsBreakdownView(ReportView):
         responses={200: BreakdownSerializer, 400: BAD_QUERY, 404: NO_AFFILIATE},
     )
     def get(self, request: Request) -> Response:
-        query, scope, period = self.parse(request)
+        query, scope, period, filters = self.parse(request)
         by = query.validated_data["by"]
-        filters = query.filters()
-        if by.startswith("sub") and (filters.country or filters.platform or filters.channel):
-            # The sub id rollups are kept per campaign only: say so rather than ignore them.
-            raise ValidationError({"detail": "sub id breakdowns can be filtered by campaign only"})
         try:
             table = reports.breakdown(
                 by=by,
@@ -198,7 +219,7 @@ class ConversionViewSet(viewsets.ReadOnlyModelViewSet):
         conversions = (
             Conversion.objects.select_related("campaign")
             .only(
-                *ConversionSerializer.Meta.fields,
+                *(f for f in ConversionSerializer.Meta.fields if f != "reason_text"),
                 "campaign__id",
                 "campaign__name",
             )

@@ -7,6 +7,8 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from affiliates.permissions import is_manager
+from attribution.crediting.multitouch import EVERY_MODEL
 from attribution.models import Channel, Click, Conversion
 from attribution.rollups import reports
 
@@ -15,9 +17,9 @@ FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 MAX_ID = 2**63 - 1
 
 
-def money() -> serializers.DecimalField:
+def money(**kwargs: Any) -> serializers.DecimalField:
     """An amount as a string with two decimals (Decimal, never float)."""
-    return serializers.DecimalField(max_digits=None, decimal_places=2)
+    return serializers.DecimalField(max_digits=None, decimal_places=2, **kwargs)
 
 
 # --- stats: the query ---------------------------------------------------------------------------
@@ -46,6 +48,11 @@ class StatsQuerySerializer(serializers.Serializer):
     )
     platform = serializers.ChoiceField(choices=list(reports.COLUMNS), required=False)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    sub1 = serializers.CharField(required=False, max_length=255, help_text="One sub id at a time.")
+    sub2 = serializers.CharField(required=False, max_length=255)
+    sub3 = serializers.CharField(required=False, max_length=255)
+    sub4 = serializers.CharField(required=False, max_length=255)
+    sub5 = serializers.CharField(required=False, max_length=255)
     affiliate = serializers.IntegerField(
         required=False,
         min_value=1,
@@ -67,7 +74,17 @@ class StatsQuerySerializer(serializers.Serializer):
             country=data.get("country", "").upper(),
             platform=data.get("platform", ""),
             channel=data.get("channel", ""),
+            subs=tuple(data.get(sub, "") for sub in reports.SUBS),
         )
+
+
+class StatsModelQuerySerializer(StatsQuerySerializer):
+    model = serializers.ChoiceField(
+        choices=EVERY_MODEL,
+        required=False,
+        help_text="Also what this attribution model would credit (installs, FTDs, their players' "
+        "NGR and commission); money still follows the campaign's own model.",
+    )
 
 
 class BreakdownQuerySerializer(StatsQuerySerializer):
@@ -79,7 +96,9 @@ class BreakdownQuerySerializer(StatsQuerySerializer):
 
 class MetricsSerializer(serializers.Serializer):
     clicks = serializers.IntegerField()
-    unique_clicks = serializers.IntegerField()
+    unique_clicks = serializers.IntegerField(
+        allow_null=True, help_text="Not kept per sub id value: null under a sub id filter."
+    )
     installs = serializers.IntegerField()
     registrations = serializers.IntegerField()
     ftds = serializers.IntegerField(help_text="First-time deposits")
@@ -87,7 +106,8 @@ class MetricsSerializer(serializers.Serializer):
     rejected = serializers.IntegerField()
     deposit_amount = money()
     revenue = money()
-    commission = money()
+    commission = money(help_text="The affiliate's own commission.")
+    sub_commission = money(help_text="The affiliate's share of its sub-affiliates' commission.")
 
 
 class ColumnsSerializer(serializers.Serializer):
@@ -95,9 +115,11 @@ class ColumnsSerializer(serializers.Serializer):
     android = MetricsSerializer()
     skan = MetricsSerializer(help_text="SKAdNetwork: Apple's aggregated iOS installs.")
     web = MetricsSerializer()
-    revshare = MetricsSerializer(
+    monthly = MetricsSerializer(
         required=False,
-        help_text="Only when the period has monthly RevShare: its commission, not per platform.",
+        help_text="Only when the period has monthly RevShare or tier top-ups: their commission, "
+        "tied to no conversion (counted on the month's last day; no campaign, platform or "
+        "country filter matches it).",
     )
 
 
@@ -112,6 +134,15 @@ class DaySerializer(serializers.Serializer):
     day = serializers.DateField()
     mobile = MetricsSerializer()
     web = MetricsSerializer()
+    monthly = MetricsSerializer(help_text="Monthly commission (RevShare, tier top-ups) only.")
+
+
+class ModelCreditSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    installs = serializers.DecimalField(max_digits=20, decimal_places=6)
+    ftds = serializers.DecimalField(max_digits=20, decimal_places=6)
+    ngr = serializers.DecimalField(max_digits=20, decimal_places=2)
+    commission = serializers.DecimalField(max_digits=20, decimal_places=2)
 
 
 class StatsSerializer(serializers.Serializer):
@@ -123,7 +154,14 @@ class StatsSerializer(serializers.Serializer):
     columns = ColumnsSerializer()
     mobile = MetricsSerializer(help_text="iOS + Android + SKAN")
     totals = MetricsSerializer()
+    from_sub_affiliates = money(
+        help_text="What the affiliate earned from its sub-affiliates (totals.sub_commission)."
+    )
+    earned = money(help_text="Own commission plus the share of sub-affiliates'.")
     daily = DaySerializer(many=True)
+    model_credit = ModelCreditSerializer(
+        required=False, help_text="With ?model=: what that model credits in the period."
+    )
 
 
 class BreakdownMetricsSerializer(MetricsSerializer):
@@ -171,6 +209,12 @@ class CampaignRefSerializer(serializers.Serializer):
 
 class ConversionSerializer(serializers.ModelSerializer):
     campaign = CampaignRefSerializer(read_only=True, allow_null=True)
+    reason = serializers.SerializerMethodField(
+        help_text="Why it has its status. Affiliates: a plain code (ok, under_review, "
+        "invalid_traffic, duplicate, not_attributed, declined, rejected, reversed); managers: the "
+        "rule's code."
+    )
+    reason_text = serializers.SerializerMethodField(help_text="The reason in plain words.")
 
     class Meta:
         model = Conversion
@@ -184,12 +228,27 @@ class ConversionSerializer(serializers.ModelSerializer):
             "occurred_at",
             "status",
             "reason",
+            "reason_text",
             "revenue",
             "currency",
             "country",
             "method",
         ]
         read_only_fields = fields
+
+    def _for_manager(self) -> bool:
+        request = self.context.get("request")
+        return bool(request and is_manager(request.user))
+
+    def get_reason(self, conversion: Conversion) -> str:
+        if self._for_manager():
+            return conversion.reason
+        return conversion.public_reason.value
+
+    def get_reason_text(self, conversion: Conversion) -> str:
+        if self._for_manager():
+            return conversion.get_reason_display()
+        return conversion.public_reason.label
 
 
 class ClickSerializer(serializers.ModelSerializer):

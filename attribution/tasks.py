@@ -5,8 +5,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from attribution.clicks import partitions
 from attribution.ingestion import handoff
-from attribution.models import Conversion
 from attribution.outbound import deliver
 from attribution.processing import work
 from attribution.rollups import keep
@@ -65,26 +65,34 @@ def fill_click_rollups() -> int:
     return total
 
 
-@shared_task(name="attribution.dispatch_outbound", ignore_result=True)
+@shared_task(name="attribution.click_partitions", ignore_result=True)
+def click_partitions() -> dict[str, list[str]]:
+    """PostgreSQL's click table by month (beat, every 6 hours): make the coming months'
+    partitions, then drop those past CLICK_RETENTION_MONTHS whose clicks the rollups counted."""
+    keep.clicks_fill()  # a month is dropped only once counted: count what is new first
+    return {"made": partitions.partitions_ensure(), "dropped": partitions.retention_apply()}
+
+
+# Outbound tasks go to the "outbound" queue (CELERY_TASK_ROUTES), served by workers of their own:
+# a slow receiver holds those, never attribution. The hard time limit is a backstop behind the
+# delivery's own deadline (safe_http), for a call stuck where no timeout reaches.
+OUTBOUND = {"ignore_result": True, "time_limit": settings.OUTBOUND_DEADLINE_SECONDS + 30}
+
+
+@shared_task(name="attribution.dispatch_outbound", **OUTBOUND)
 def dispatch_outbound(conversion_id: int, event: str) -> int:
     """Fan a decided conversion out to each of its affiliate's matching postback URLs."""
-    conversion = Conversion.objects.filter(pk=conversion_id).first()
-    if conversion is None:
-        return 0
-    endpoints = deliver.endpoints_for(conversion, event)
-    for endpoint in endpoints:
-        send_outbound.delay(endpoint.pk, conversion_id, event, 1)
-    return len(endpoints)
+    return deliver.dispatch(conversion_id=conversion_id, event=event)
 
 
-@shared_task(name="attribution.send_outbound", ignore_result=True)
+@shared_task(name="attribution.send_outbound", **OUTBOUND)
 def send_outbound(endpoint_id: int, conversion_id: int | None, event: str, attempt: int) -> str:
     """One attempt to deliver a postback; schedules the next with backoff when it fails."""
     result = deliver.outbound_send(
         endpoint_id=endpoint_id, conversion_id=conversion_id, event=event, attempt=attempt
     )
     if result == "retry":
-        send_outbound.apply_async(
-            (endpoint_id, conversion_id, event, attempt + 1), countdown=deliver.backoff(attempt)
+        return deliver.retry_later(
+            endpoint_id=endpoint_id, conversion_id=conversion_id, event=event, attempt=attempt
         )
     return result

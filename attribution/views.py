@@ -1,4 +1,5 @@
 import logging
+import re
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -13,6 +14,8 @@ from attribution.models import SourceKind
 
 logger = logging.getLogger(__name__)
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 
 class _Redirect(HttpResponseRedirect):
     # Destinations are app-store, MMP and landing URLs of any scheme the operator configured
@@ -23,10 +26,20 @@ class _Redirect(HttpResponseRedirect):
 @require_safe
 def click_redirect(request: HttpRequest, code: str) -> HttpResponse:
     """GET /c/<code>: record the click, 302 to the destination with our click id on it."""
-    link = targets.link_for_redirect(code=code[:64])
-    recorded = (
-        recording.click_record(link=link, params=request.GET, meta=request.META) if link else None
-    )
+    try:
+        # No link code holds a control character (PostgreSQL text cannot even hold a NUL).
+        link = None if _CONTROL.search(code) else targets.link_for_redirect(code=code[:64])
+        recorded = (
+            recording.click_record(
+                link=link, params=request.GET, meta=request.META, method=request.method
+            )
+            if link
+            else None
+        )
+    except DatabaseError as exc:
+        # Not stored, so not redirected: a 302 promises a stored click.
+        logger.error("click not stored, database unavailable: %s", exc)
+        return HttpResponse("Temporarily unavailable; try again.", status=503)
     if recorded is None:
         return render(request, "attribution/link_not_found.html", status=404)
     response = _Redirect(recorded.destination)
@@ -41,16 +54,33 @@ def _json(outcome: door.Outcome) -> JsonResponse:
     return response
 
 
-def _read_body(request: HttpRequest) -> bytes | None:
-    """The raw body, or None when it is over the cap (read no further than that)."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > door.MAX_BODY:
-        return None
-    body = request.read(door.MAX_BODY + 1)
-    return None if len(body) > door.MAX_BODY else body
+class _BodyRefused(Exception):
+    def __init__(self, response: JsonResponse) -> None:
+        self.response = response
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    """The raw body, read no further than the cap; ``_BodyRefused`` says why not."""
+    meta = request.META
+    if not meta.get("CONTENT_LENGTH") and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", ""):
+        # Django reads a body by its Content-Length only, and so took a chunked one as empty.
+        # gunicorn de-chunks the input and says so (wsgi.input_terminated): read it to its end.
+        if not request.environ.get("wsgi.input_terminated"):
+            raise _BodyRefused(
+                JsonResponse({"error": "send the body with a Content-Length"}, status=411)
+            )
+        body = request.environ["wsgi.input"].read(door.MAX_BODY + 1)
+    else:
+        try:
+            declared = int(meta.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > door.MAX_BODY:
+            raise _BodyRefused(_too_big())
+        body = request.read(door.MAX_BODY + 1)
+    if len(body) > door.MAX_BODY:
+        raise _BodyRefused(_too_big())
+    return body
 
 
 def _too_big() -> JsonResponse:
@@ -77,9 +107,10 @@ def postback(request: HttpRequest, source: str, token: str) -> HttpResponse:
     """GET|POST /postbacks/<source>/<token>/: store the postback durably, then answer."""
     if request.method not in ("GET", "POST"):
         return _method_not_allowed("GET, POST")
-    body = _read_body(request) if request.method == "POST" else b""
-    if body is None:
-        return _too_big()
+    try:
+        body = _read_body(request) if request.method == "POST" else b""
+    except _BodyRefused as refused:
+        return refused.response
     try:
         outcome = door.postback_ingest(
             kind=source,
@@ -100,9 +131,10 @@ def _apple(kind: str):
     def view(request: HttpRequest) -> HttpResponse:
         if request.method != "POST":
             return _method_not_allowed("POST")
-        body = _read_body(request)
-        if body is None:
-            return _too_big()
+        try:
+            body = _read_body(request)
+        except _BodyRefused as refused:
+            return refused.response
         try:
             outcome = door.apple_ingest(
                 kind=kind, body=body, meta=request.META, remote_addr=client_ip(request.META)

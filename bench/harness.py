@@ -458,7 +458,7 @@ class Server(_LoggedProcess):
         if proc is None:
             return
         if proc.poll() is None:
-            log(f"stopping gunicorn (pid {proc.pid})")
+            log(f"stopping {self.worker_class} server (pid {proc.pid})")
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
             try:
@@ -473,6 +473,48 @@ class Server(_LoggedProcess):
     def cpu_seconds(self) -> float:
         """CPU used so far by the arbiter and its workers (its process group); 0 if stopped."""
         return process_group_cpu(self.proc.pid) if self.proc is not None else 0.0
+
+
+class GranianServer(Server):
+    """granian (a Rust HTTP server) serving the same WSGI app: ``workers`` processes, each
+    running the app in ``threads`` blocking threads. For comparison only: the portal ships on
+    gunicorn (``gunicorn.conf.py``), whose worker hooks write what the committers hold."""
+
+    def __init__(self, env: Mapping[str, str], *, workers: int = 2, threads: int = 8) -> None:
+        super().__init__(env, workers=workers, threads=threads)
+        self.worker_class = "granian"
+
+    def describe(self) -> str:
+        return f"granian, {self.workers} workers x {self.threads} blocking threads"
+
+    def start(self, *, ready_path: str = "/healthz", timeout: float = 30) -> Server:
+        cmd = [
+            str(VENV_BIN / "granian"),
+            "--interface",
+            "wsgi",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--blocking-threads",
+            str(self.threads),
+            "--no-access-log",
+            "portal.wsgi:application",
+        ]
+        log(f"starting {self.describe()} on {self.base_url}")
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_ready(ready_path, timeout=timeout)
+        log(f"server ready (pid {self.proc.pid})")
+        return self
 
 
 # --- Celery (Redis broker) --------------------------------------------------------------------
@@ -703,6 +745,10 @@ class LoadResult:
     @property
     def p95_ms(self) -> float:
         return self.percentile(95)
+
+    @property
+    def p99_ms(self) -> float:
+        return self.percentile(99)
 
     def summary(self) -> str:
         return (

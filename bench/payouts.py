@@ -639,7 +639,10 @@ def child_main(args: argparse.Namespace) -> int:
 
     def work():
         if args.child == "first":
-            run = runs.payout_run_create(period_start=period_start, period_end=period_end)
+            # The bench writes its RevShare entries itself, without statements: no month to close.
+            run = runs.payout_run_create(
+                period_start=period_start, period_end=period_end, open_months_confirmed=True
+            )
         else:
             run = runs.PayoutRun.objects.get(pk=args.run_id)
         return runs.payout_run_execute(run_id=run.pk, progress=progress)

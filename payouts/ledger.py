@@ -10,7 +10,7 @@ import logging
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import OperationalError, connection, transaction
@@ -20,10 +20,18 @@ from django.utils import timezone
 from affiliates.models import Affiliate
 from affiliates.services import Actor, audit_bulk, audit_record
 from attribution.models import Conversion, ConversionType
+from attribution.rollups import keep
 from portal.lib.bulk import insert_many
 
-from . import fx, plans
-from .models import CommissionPlan, LedgerEntry, PlanAssignment, PlanVersion, RevShareStatement
+from . import fx, ngr, plans
+from .models import (
+    CommissionPlan,
+    LedgerEntry,
+    NgrStatement,
+    PlanAssignment,
+    PlanVersion,
+    RevShareStatement,
+)
 from .money import percent_of, quantize
 
 logger = logging.getLogger(__name__)
@@ -61,6 +69,9 @@ def _set_status(entry: LedgerEntry, status: str, *, actor: Actor = None, note: s
     old = entry.status
     entry.status = status
     entry.save(update_fields=["status"])
+    if (old == Status.VOID) != (status == Status.VOID):
+        # The dashboards' commission counters follow, in this transaction.
+        keep.commission_apply([entry], sign=1 if old == Status.VOID else -1)
     audit_record(obj=entry, field="status", old=old, new=status, actor=actor, note=note)
 
 
@@ -99,6 +110,7 @@ def _entry(
         available_at=available_at,
         note=note[:300],
     )
+    keep.commission_apply([entry])
     audit_record(obj=entry, field="status", old="", new=status, actor=None, note="accrued")
     return entry
 
@@ -174,6 +186,7 @@ def _undo(entry: LedgerEntry, *, actor: Actor, why: str) -> None:
         available_at=min(now, entry.available_at),
         note=why[:300],
     )
+    keep.commission_apply([reversal])
     audit_record(obj=reversal, field="status", old="", new=Status.APPROVED, actor=actor, note=why)
 
 
@@ -453,6 +466,7 @@ def _write_accruals(accruals: list[_Accrual]) -> None:
         for parent, share, rate, why in a.shares
     ]
     insert_many(derived)
+    keep.commission_apply([*entries, *derived])
     audit_bulk([e for e in (*entries, *derived)], field="status", old="", new=None, note="accrued")
 
 
@@ -627,8 +641,8 @@ def _close_one(affiliate_id: int, plan_id: int, period: date, money: MonthTotals
             return 0
         _, end = month_bounds(period, affiliate.time_zone)
         version = plans.version_at(plan, end - timedelta(microseconds=1))
-        if version is None:
-            return 0
+        if version is None or version.revshare_basis == "ngr":
+            return 0  # an NGR plan's RevShare comes from player activity: ngr_close
         percent = _revshare_percent(version, affiliate_id, period, affiliate.time_zone)
         fees = percent_of(money.deposits, version.admin_fee_percent)
         net = money.deposits - money.withdrawals - money.bonuses - money.chargebacks - fees
@@ -737,9 +751,161 @@ def _top_up(affiliate_id: int, plan_id: int, period: date, month: list[LedgerEnt
     return 1
 
 
+class MonthOpen(ValueError):
+    """The month is not over everywhere yet; the message says when it will be."""
+
+
+# The last time zone to finish a day is UTC-12: a month is over everywhere 12 hours after it
+# ends in UTC.
+LAST_ZONE_BEHIND_UTC = timedelta(hours=12)
+
+
+def month_over_at(period: date) -> datetime:
+    """When the month of ``period`` has ended in every time zone."""
+    following = (period.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return datetime.combine(following, datetime.min.time(), UTC) + LAST_ZONE_BEHIND_UTC
+
+
 def month_close(*, period: date) -> dict[str, int]:
-    """Close a month: retroactive tiers, then RevShare. Safe to run again."""
-    return {"tiers": tiers_close(period=period), "revshare": revshare_close(period=period)}
+    """Close a month: retroactive tiers, then RevShare (deposits, then NGR). Safe to run again.
+
+    Refuses (``MonthOpen``) a month still in progress somewhere: its RevShare would be booked on
+    part of its revenue, and a second close changes nothing.
+    """
+    period = period.replace(day=1)
+    over_at = month_over_at(period)
+    if timezone.now() < over_at:
+        raise MonthOpen(
+            f"{period:%Y-%m} is not over yet: it can be closed from {over_at:%Y-%m-%d %H:%M} UTC"
+        )
+    return {
+        "tiers": tiers_close(period=period),
+        "revshare": revshare_close(period=period),
+        "ngr": ngr_close(period=period),
+    }
+
+
+# --- RevShare on NGR: the operator's player activity ------------------------------------------
+
+
+def ngr_close(*, period: date) -> int:
+    """Work out RevShare on NGR for the month starting ``period``; returns statements made.
+
+    For each affiliate and NGR plan, the months from its players' first activity through this
+    one are worked out again from the activity as it stands (``payouts.ngr``): this month's
+    commission is one entry, and whatever the earlier months now come to beyond what their
+    statements already credited (activity revised or sent late, a player attributed since) is
+    one adjustment entry in this month. A closed or paid month is never rewritten. Idempotent:
+    a month already closed for an affiliate and plan is left as it is.
+    """
+    until = ngr.next_month(period)
+    made = 0
+    found = ngr.ngr_by_affiliate_plan(until=until)
+    for key in sorted(found):  # affiliate order: the row locks are taken in it
+        made += _ngr_close_one(found[key], period)
+    return made
+
+
+def _ngr_close_one(mine: ngr.Ledgerable, period: date) -> int:
+    plan = mine.plan
+    with transaction.atomic():
+        affiliate = Affiliate.objects.select_for_update().get(pk=mine.affiliate_id)
+        done = NgrStatement.objects.filter(affiliate=affiliate, plan=plan)
+        if done.filter(period__gte=period).exists():
+            # Closed, or a later month is: what this one holds went into that one's adjustment.
+            return 0
+        versions = ngr.Versions()
+        ftds = ngr.ftd_months(affiliate.pk, min(mine.months), ngr.next_month(period))
+
+        def percent(month: date, product: str, month_ngr: Decimal) -> Decimal:
+            version = versions.ngr_version(plan, month)
+            if version is None:
+                return Decimal(0)
+            return ngr.version_percent(version, product, month_ngr, ftds.get(month, 0))
+
+        months = ngr.chain(
+            {m: p for m, p in mine.months.items() if m <= period},
+            through=period,
+            currency=plan.currency,
+            carry=plan.negative_carryover,
+            percent=percent,
+        )
+        if not months:
+            return 0
+        this = months[-1]
+        owed = sum((m.commission for m in months[:-1]), Decimal(0))
+        credited = done.filter(period__lt=period).aggregate(
+            c=Sum("commission"), a=Sum("adjustment")
+        )
+        adjustment = owed - (credited["c"] or 0) - (credited["a"] or 0)
+        if this.month != period or (not this.products and not adjustment):
+            return 0
+        version = versions.ngr_version(plan, period)
+        statement = NgrStatement.objects.create(
+            affiliate=affiliate,
+            plan=plan,
+            period=period,
+            products=_ngr_products(this, plan.currency),
+            ngr=quantize(this.ngr, plan.currency),
+            commission=this.commission,
+            adjustment=adjustment,
+        )
+        _, end = month_bounds(period, "UTC")
+        last_day = (end - timedelta(days=1)).date()
+        fields = []
+        if this.commission > 0:
+            statement.entry = _entry(
+                key=f"ngr:a{affiliate.pk}:p{plan.pk}:m{period:%Y-%m}",
+                beneficiary=affiliate,
+                kind=Kind.REVSHARE,
+                original_amount=this.commission,
+                original_currency=plan.currency,
+                day=last_day,
+                status=Status.APPROVED,
+                available_at=end,
+                period=period,
+                plan_version=version,
+                note=f"RevShare on NGR {quantize(this.ngr, plan.currency)} {plan.currency}",
+            )
+            _subaffiliate_shares(statement.entry, version)
+            fields.append("entry")
+        if adjustment:
+            statement.adjustment_entry = _entry(
+                key=f"ngr-adj:a{affiliate.pk}:p{plan.pk}:m{period:%Y-%m}",
+                beneficiary=affiliate,
+                kind=Kind.ADJUSTMENT,
+                original_amount=adjustment,
+                original_currency=plan.currency,
+                day=last_day,
+                status=Status.APPROVED,
+                available_at=end,
+                period=period,
+                plan_version=version,
+                note="RevShare on NGR of earlier months: activity revised or sent since",
+            )
+            _subaffiliate_shares(statement.adjustment_entry, version)
+            fields.append("adjustment_entry")
+        if fields:
+            statement.save(update_fields=fields)
+        return 1
+
+
+def _ngr_products(month: ngr.MonthResult, currency: str) -> dict[str, dict[str, str]]:
+    shown = {}
+    for product, result in month.products.items():
+        part = month.parts.get(product, ngr.ProductMonth())
+        money = {
+            name: str(quantize(getattr(part, name), currency))
+            for name in ("ggr", "bonuses", "chargebacks", "taxes", "fees", "admin_fee", "ngr")
+        }
+        shown[product] = {
+            **money,
+            "carried_in": str(quantize(result.carried_in, currency)),
+            "percent": str(result.percent),
+            "commission": str(result.commission),
+            "carried_out": str(result.carried_out),
+        }
+    return shown
 
 
 def balance(affiliate_id: int) -> Decimal:

@@ -1,5 +1,6 @@
 """Commission plans, FX rates, the append-only commission ledger, payout runs and payouts."""
 
+import secrets
 from decimal import Decimal
 
 from django.conf import settings
@@ -11,6 +12,14 @@ from django.db.models import Q
 from attribution.models import ConversionType
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
+# What an NGR plan may take off GGR (the columns of PlayerActivity of the same names).
+NGR_DEDUCTIONS = ("bonuses", "chargebacks", "taxes", "fees")
+
+
+def every_ngr_deduction() -> list[str]:
+    return list(NGR_DEDUCTIONS)
+
+
 PERCENT = {
     "max_digits": 7,
     "decimal_places": 4,
@@ -66,6 +75,26 @@ class PlanVersion(models.Model):
         help_text='Percent of a sub-affiliate\'s commission per level up, e.g. ["10", "5"]: the '
         "parent earns 10%, the grandparent 5%.",
     )
+    revshare_basis = models.CharField(
+        max_length=8,
+        choices=[("deposits", "Deposits (operator postbacks)"), ("ngr", "NGR (player activity)")],
+        default="deposits",
+        help_text="What RevShare is a share of: deposits - withdrawals - bonuses - chargebacks - "
+        "admin fee % of deposits, or the operator's player activity: GGR - the deductions "
+        "below - admin fee % of GGR.",
+    )
+    ngr_deductions = models.JSONField(
+        default=every_ngr_deduction,
+        blank=True,
+        help_text='NGR basis: what is taken off GGR, any of ["bonuses", "chargebacks", "taxes", '
+        '"fees"].',
+    )
+    product_percents = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='NGR basis: a RevShare percent per product, e.g. {"casino": "30", '
+        '"sportsbook": "25"}; other products get the version\'s (or its tier\'s) percent.',
+    )
 
     class Meta:
         ordering = ["plan", "-valid_from"]
@@ -83,6 +112,18 @@ class PlanVersion(models.Model):
             raise ValidationError({"subaffiliate_percents": "A list of percents."}) from None
         if any(not Decimal(0) <= p <= Decimal(100) for p in levels):
             raise ValidationError({"subaffiliate_percents": "Each level is 0 to 100 percent."})
+        if not isinstance(self.ngr_deductions, list) or not set(self.ngr_deductions) <= set(
+            NGR_DEDUCTIONS
+        ):
+            raise ValidationError({"ngr_deductions": f"A list of {', '.join(NGR_DEDUCTIONS)}."})
+        try:
+            products = {
+                str(k): Decimal(str(v)) for k, v in dict(self.product_percents or {}).items()
+            }
+        except (ArithmeticError, TypeError, ValueError):
+            raise ValidationError({"product_percents": "Product to percent."}) from None
+        if any(not Decimal(0) <= p <= Decimal(100) for p in products.values()):
+            raise ValidationError({"product_percents": "Each percent is 0 to 100."})
 
 
 class CpaRule(models.Model):
@@ -352,3 +393,154 @@ class Payout(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency} to {self.affiliate_id}"
+
+
+class NgrTier(models.Model):
+    """From a month's NGR of ``from_ngr`` (plan currency) on, a different RevShare percent."""
+
+    version = models.ForeignKey(PlanVersion, on_delete=models.CASCADE, related_name="ngr_tiers")
+    from_ngr = models.DecimalField(**MONEY)
+    revshare_percent = models.DecimalField(**PERCENT)
+
+    class Meta:
+        ordering = ["version", "from_ngr"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "from_ngr"], name="ngr_tier_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"from NGR {self.from_ngr}: {self.revshare_percent}%"
+
+
+def new_brand_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class BrandApiToken(models.Model):
+    """The operator's platform sends its player activity with this: ``Authorization: Brand
+    <key>``. It can send for its own brand only, and nothing else."""
+
+    brand = models.ForeignKey("affiliates.Brand", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64, default=new_brand_key, editable=False)
+    name = models.CharField(max_length=100, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key"], name="brand_token_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.brand}: {self.name or self.key[:6]}"
+
+
+AMOUNT = {"max_digits": 18, "decimal_places": 4}
+# The amounts of a row, in the order of the API and CSV.
+ACTIVITY_AMOUNTS = (
+    "bets",
+    "wins",
+    "ggr",
+    "bonuses",
+    "chargebacks",
+    "taxes",
+    "fees",
+    "deposits",
+    "withdrawals",
+)
+
+
+class PlayerActivity(models.Model):
+    """One player's activity on one day and product, as the operator's platform reports it.
+
+    Kept whether or not the player is known yet: a player is credited to the affiliate whose
+    registration or FTD of that player won, whenever that is attributed. A row sent again with
+    other amounts replaces these (``revision`` counts up, ``PlayerActivityRevision`` keeps the
+    old ones).
+    """
+
+    brand = models.ForeignKey("affiliates.Brand", on_delete=models.PROTECT, related_name="+")
+    player_id = models.CharField(max_length=100, help_text="The operator's player id")
+    day = models.DateField()
+    product = models.CharField(max_length=32)
+    currency = models.CharField(max_length=3)
+    bets = models.DecimalField(**AMOUNT, null=True, blank=True)
+    wins = models.DecimalField(**AMOUNT, null=True, blank=True)
+    ggr = models.DecimalField(**AMOUNT, help_text="Bets - wins, unless the operator sent it")
+    bonuses = models.DecimalField(**AMOUNT, default=Decimal(0))
+    chargebacks = models.DecimalField(**AMOUNT, default=Decimal(0))
+    taxes = models.DecimalField(**AMOUNT, default=Decimal(0))
+    fees = models.DecimalField(**AMOUNT, default=Decimal(0))
+    deposits = models.DecimalField(**AMOUNT, default=Decimal(0))
+    withdrawals = models.DecimalField(**AMOUNT, default=Decimal(0))
+    revision = models.PositiveIntegerField(default=1)
+    received_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand", "player_id", "day", "product"], name="activity_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["day"], name="activity_day")]
+        verbose_name_plural = "player activity"
+
+    def __str__(self) -> str:
+        return f"{self.player_id} {self.day} {self.product}"
+
+
+class PlayerActivityRevision(models.Model):
+    """An audit row: a reported day of a player replaced by a revised one (who, when, old,
+    new)."""
+
+    activity = models.ForeignKey(PlayerActivity, on_delete=models.CASCADE, related_name="+")
+    revision = models.PositiveIntegerField(help_text="The revision this one replaced")
+    old = models.JSONField()
+    new = models.JSONField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    token = models.ForeignKey(
+        BrandApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["activity", "revision"]
+
+    def __str__(self) -> str:
+        return f"activity {self.activity_id} revision {self.revision}"
+
+
+class NgrStatement(models.Model):
+    """One affiliate's NGR RevShare for one month of one plan: the month's own commission, and
+    the adjustment that brings earlier months in line with activity that arrived since."""
+
+    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT)
+    plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT)
+    period = models.DateField(help_text="First day of the month")
+    products = models.JSONField(
+        help_text="Per product: ggr, deductions, admin fee, ngr, carried in, percent, "
+        "commission, carried out (decimal strings, plan currency)"
+    )
+    ngr = models.DecimalField(**MONEY)
+    commission = models.DecimalField(**MONEY, help_text="This month's, in the plan's currency")
+    adjustment = models.DecimalField(
+        **MONEY, default=Decimal(0), help_text="For earlier months, in the plan's currency"
+    )
+    entry = models.OneToOneField(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    adjustment_entry = models.OneToOneField(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["affiliate", "plan", "period"], name="ngr_statement_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.affiliate_id} {self.period:%Y-%m}: {self.commission}"

@@ -118,12 +118,13 @@ class InstantField(IsoDateTimeField):
 
     def to_python(self, value: Any) -> datetime | None:
         instant = super().to_python(value)
-        if instant is not None:
-            try:
-                instant.astimezone(UTC)
-            except OverflowError as exc:
-                raise forms.ValidationError("Date and time out of range.") from exc
-        return instant
+        if instant is None:
+            return None
+        try:
+            # In UTC: PostgreSQL takes offsets up to 15:59 only, ISO 8601 up to 23:59.
+            return instant.astimezone(UTC)
+        except OverflowError as exc:
+            raise forms.ValidationError("Date and time out of range.") from exc
 
 
 class InstantFilter(filters.IsoDateTimeFilter):

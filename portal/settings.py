@@ -52,7 +52,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a click request is counted as on its way from the start (group commit, clicks).
+    "attribution.middleware.ClickComingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "portal.lib.csp.ContentSecurityPolicyMiddleware",
+    # A database that is away answers 503, a body that never came 408 (portal/lib/deadlines.py).
+    "portal.lib.deadlines.UnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -79,6 +84,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "affiliates.context.notifications",
             ],
         },
     },
@@ -103,6 +109,26 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, with a deadline on the reuse health check in web processes.
+        DATABASES["default"]["ENGINE"] = "portal.lib.postgresql"
+    # A database that does not answer must fail fast, not hold requests: connecting gives up
+    # after DB_CONNECT_TIMEOUT; a connection whose packets go unanswered (a partition) is
+    # dropped by TCP within seconds (tcp_user_timeout, keepalives).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=3),
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+            "tcp_user_timeout": env.int("DB_TCP_USER_TIMEOUT_MS", default=5000),
+        }
+    )
+# Web processes only (portal/wsgi.py): no database round trip of a request waits longer.
+DB_QUERY_DEADLINE_SECONDS = env.float("DB_QUERY_DEADLINE_SECONDS", default=5.0)
+# Behind gunicorn: a request's body must arrive within this (portal/lib/deadlines.py).
+REQUEST_BODY_TIMEOUT_SECONDS = env.float("REQUEST_BODY_TIMEOUT_SECONDS", default=10.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -145,6 +171,10 @@ POSTBACK_SWEEP_GRACE_SECONDS = env.int("POSTBACK_SWEEP_GRACE_SECONDS", default=1
 POSTBACK_SWEEP_BATCH = env.int("POSTBACK_SWEEP_BATCH", default=5000)
 # Inbox rows one attribution task takes at a time (the sweep and ingestion publish batches).
 POSTBACK_BATCH = env.int("POSTBACK_BATCH", default=200)
+# A row that keeps meeting database errors (a statement of its own timing out) is marked failed
+# after this many attempts, so that it never holds up the rows behind it. A row that fails for a
+# reason of its own (a value the database refuses) is marked failed at once.
+POSTBACK_MAX_ATTEMPTS = env.int("POSTBACK_MAX_ATTEMPTS", default=5)
 # How the web process hands stored postbacks to the workers (attribution/handoff.py):
 # "background", a thread per process publishing one task per batch every 50 ms; or "sync", one
 # task per postback from the request itself (the embedded default: a file per message anyway).
@@ -155,7 +185,7 @@ if POSTBACK_HANDOFF not in ("background", "sync"):
     )
 # Concurrent postback requests of one process share one INSERT and one commit
 # (attribution/groupcommit.py): PostgreSQL only, on by default there.
-_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+_POSTGRES = DATABASES["default"]["ENGINE"] == "portal.lib.postgresql"
 POSTBACK_GROUP_COMMIT = env.bool("POSTBACK_GROUP_COMMIT", default=_POSTGRES)
 if POSTBACK_GROUP_COMMIT and not _POSTGRES:
     raise ImproperlyConfigured("POSTBACK_GROUP_COMMIT needs PostgreSQL (DATABASE_URL)")
@@ -163,9 +193,18 @@ if POSTBACK_GROUP_COMMIT and not _POSTGRES:
 POSTBACK_SOURCE_CACHE_SECONDS = env.float("POSTBACK_SOURCE_CACHE_SECONDS", default=5.0)
 # The longest the first row of a group waits for the requests under way to join it.
 POSTBACK_GROUP_COMMIT_WAIT_MS = env.float("POSTBACK_GROUP_COMMIT_WAIT_MS", default=10.0)
+# Outbound postbacks (calls to affiliates' own servers) have a queue and workers of their own:
+# `celery -A portal worker -Q outbound`. Attribution workers take the default queue only
+# (`-Q celery`), so a slow receiver can never delay attribution.
+CELERY_TASK_ROUTES = {
+    "attribution.dispatch_outbound": {"queue": "outbound"},
+    "attribution.send_outbound": {"queue": "outbound"},
+}
 CELERY_BEAT_SCHEDULE = {
+    "manager-alerts": {"task": "affiliates.manager_alerts", "schedule": 3600.0},
     "sweep-postbacks": {"task": "attribution.sweep_postbacks", "schedule": 60.0},
     "fill-click-rollups": {"task": "attribution.fill_click_rollups", "schedule": 60.0},
+    "click-partitions": {"task": "attribution.click_partitions", "schedule": 6 * 3600.0},
     "sweep-ledger": {"task": "payouts.sweep_ledger", "schedule": 60.0},
     "close-previous-month": {"task": "payouts.close_previous_month", "schedule": 3600.0},
 }
@@ -186,11 +225,15 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# What axes records of a failed login's username: cut to a username's length (its column is 255).
+AXES_USERNAME_CALLABLE = "portal.lib.logins.axes_username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # Managers sign in to the admin with a one-time code (TOTP) as well as their password. Off only
 # where asked for, and by default in DEBUG so that `make run` works without an authenticator.
 ADMIN_2FA = env.bool("ADMIN_2FA", default=not DEBUG)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Affiliate portal")
+# With ADMIN_2FA a manager's API token is issued only for a one-time code, and lasts this long.
+STAFF_TOKEN_HOURS = env.int("STAFF_TOKEN_HOURS", default=12)
 
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"
@@ -198,6 +241,10 @@ LOGOUT_REDIRECT_URL = "/login/"
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@localhost")
+# Where the portal answers, for links in emails (unsubscribe, "read more").
+PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000")
+# Managers are told when this many conversions wait for review.
+REVIEW_QUEUE_ALERT = env.int("REVIEW_QUEUE_ALERT", default=50)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -224,7 +271,7 @@ STORAGES = {
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load balancers probe over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
@@ -232,6 +279,14 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# On every answer (portal.lib.csp). Scripts only from our own files; inline style attributes are
+# allowed (the admin and the API docs use them), inline scripts are not.
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
 # Preloading HSTS is a promise about the operator's whole domain that only they can make
 # (SECURE_HSTS_PRELOAD=true); until they do, the check's reminder is noise in every deploy.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
@@ -239,7 +294,7 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "affiliates.authentication.PortalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -280,6 +335,17 @@ SPECTACULAR_SETTINGS = {
 # private deployments only (e.g. "10.20.0.0/16"; "0.0.0.0/0,::/0" turns the check off).
 OUTBOUND_ALLOW_NETWORKS = env.list("OUTBOUND_ALLOW_NETWORKS", default=[])
 OUTBOUND_TIMEOUT_SECONDS = env.float("OUTBOUND_TIMEOUT_SECONDS", default=5.0)
+# The whole of one delivery, from DNS to the last byte read: a receiver that trickles its answer
+# is cut off here (OUTBOUND_TIMEOUT_SECONDS bounds each connect and read only).
+OUTBOUND_DEADLINE_SECONDS = env.float("OUTBOUND_DEADLINE_SECONDS", default=10.0)
+# Postback URLs an affiliate may have (the forms refuse more; only this many are called).
+OUTBOUND_MAX_ENDPOINTS = env.int("OUTBOUND_MAX_ENDPOINTS", default=10)
+# Deliveries that may wait for one URL; past it, a delivery is logged as failed, not queued.
+OUTBOUND_MAX_QUEUED = env.int("OUTBOUND_MAX_QUEUED", default=50)
+# A count of waiting deliveries not touched for this long was left by lost tasks: start again.
+OUTBOUND_QUEUED_STALE_SECONDS = env.int("OUTBOUND_QUEUED_STALE_SECONDS", default=3600)
+# The test button: one test per URL this often, and none while deliveries wait for it.
+OUTBOUND_TEST_INTERVAL_SECONDS = env.int("OUTBOUND_TEST_INTERVAL_SECONDS", default=60)
 OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=5)
 OUTBOUND_BACKOFF_SECONDS = env.int("OUTBOUND_BACKOFF_SECONDS", default=30)
 OUTBOUND_DISABLE_AFTER = env.int("OUTBOUND_DISABLE_AFTER", default=20)
@@ -294,6 +360,33 @@ BASE_CURRENCY = env.str("BASE_CURRENCY", default="EUR")
 APPSFLYER_PID = env.str("APPSFLYER_PID", default="affportal_int")
 # Header a CDN or load balancer sets with the visitor's country (Cloudflare: CF-IPCountry).
 COUNTRY_HEADER = env.str("COUNTRY_HEADER", default="HTTP_CF_IPCOUNTRY")
+# Clicks (attribution/clicks/writing.py): concurrent clicks of one web process share one COPY and
+# one commit on PostgreSQL (CLICK_GROUP_COMMIT); "sync" answers 302 once the click is committed,
+# "buffered" answers first and writes within CLICK_GROUP_COMMIT_WAIT_MS (loss window: README).
+CLICK_GROUP_COMMIT = env.bool("CLICK_GROUP_COMMIT", default=_POSTGRES)
+if CLICK_GROUP_COMMIT and not _POSTGRES:
+    raise ImproperlyConfigured("CLICK_GROUP_COMMIT needs PostgreSQL (DATABASE_URL)")
+CLICK_GROUP_COMMIT_WAIT_MS = env.float("CLICK_GROUP_COMMIT_WAIT_MS", default=10.0)
+CLICK_WRITE = env.str("CLICK_WRITE", default="sync")
+if CLICK_WRITE not in ("sync", "buffered"):
+    raise ImproperlyConfigured(f"CLICK_WRITE must be sync or buffered, not {CLICK_WRITE!r}")
+if CLICK_WRITE == "buffered" and not CLICK_GROUP_COMMIT:
+    raise ImproperlyConfigured("CLICK_WRITE=buffered needs CLICK_GROUP_COMMIT (PostgreSQL)")
+# How long a web process keeps the link behind a /c/<code> it looked up (0: look up every time).
+CLICK_LINK_CACHE_SECONDS = env.float("CLICK_LINK_CACHE_SECONDS", default=5.0)
+# The click table by month on PostgreSQL (attribution/clicks/partitions.py): partitions made this
+# many months ahead (beat, daily), and months of clicks kept (0: all; else at least 4, so that
+# every lookback window, 90 days at most, still finds its clicks).
+CLICK_PARTITIONS_AHEAD = env.int("CLICK_PARTITIONS_AHEAD", default=3)
+CLICK_RETENTION_MONTHS = env.int("CLICK_RETENTION_MONTHS", default=0)
+if CLICK_RETENTION_MONTHS and CLICK_RETENTION_MONTHS < 4:
+    raise ImproperlyConfigured(
+        f"CLICK_RETENTION_MONTHS must be 0 (keep all) or at least 4, not {CLICK_RETENTION_MONTHS}"
+    )
+if CLICK_PARTITIONS_AHEAD < 1:
+    raise ImproperlyConfigured("CLICK_PARTITIONS_AHEAD must be at least 1")
+# How often a web process writes its counts of skipped requests (HEAD, bots) to SkippedClicks.
+CLICK_SKIPPED_FLUSH_SECONDS = env.float("CLICK_SKIPPED_FLUSH_SECONDS", default=10.0)
 # Number of proxies in front of the app whose X-Forwarded-For entries are trusted (0: none).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 

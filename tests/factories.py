@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from affiliates.models import Affiliate, App, Brand, Campaign, TrackingLink
-from attribution.models import Conversion, Postback, PostbackEvent, PostbackSource
+from attribution.models import Click, Conversion, Postback, PostbackEvent, PostbackSource
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -61,6 +61,20 @@ class TrackingLinkFactory(factory.django.DjangoModelFactory):
 
     affiliate = factory.SubFactory(AffiliateFactory)
     campaign = factory.SubFactory(CampaignFactory)
+
+
+class ClickFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Click
+
+    click_id = factory.Sequence(lambda n: f"click-{n:08d}")
+    link = factory.LazyAttribute(
+        lambda c: TrackingLink.objects.get_or_create(affiliate=c.affiliate, campaign=c.campaign)[0]
+    )
+    affiliate = factory.SubFactory(AffiliateFactory)
+    campaign = factory.SubFactory(CampaignFactory)
+    created_at = factory.LazyFunction(timezone.now)
+    platform = "web"
 
 
 class PostbackSourceFactory(factory.django.DjangoModelFactory):

@@ -1,6 +1,8 @@
 """Real processes for integration tests: a Celery worker and a web server on the test database."""
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -67,9 +69,16 @@ def _stop(proc: subprocess.Popen, log: Path) -> str:
 
 @contextmanager
 def celery_worker(
-    tmp_path: Path, *, concurrency: int = 2, env: dict[str, str] | None = None
+    tmp_path: Path,
+    *,
+    concurrency: int = 2,
+    env: dict[str, str] | None = None,
+    queues: str = "celery,outbound",
 ) -> Iterator[subprocess.Popen]:
-    """A real `celery worker` process over the configured broker, until the block ends."""
+    """A real `celery worker` process over the configured broker, until the block ends.
+
+    ``queues``: what it serves; production runs attribution (``celery``) and outbound postbacks
+    (``outbound``) on workers of their own."""
     log = tmp_path / f"worker-{time.monotonic_ns()}.log"
     cmd = [
         str(BIN / "celery"),
@@ -78,6 +87,7 @@ def celery_worker(
         "worker",
         "--loglevel=INFO",
         f"--concurrency={concurrency}",
+        f"--queues={queues}",
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
@@ -125,7 +135,8 @@ def web_server(
     deadline = time.monotonic() + 60
     while True:
         try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+            # Alive, not ready: some tests start it with the broker or the database away.
+            with urllib.request.urlopen(f"{base}/livez", timeout=2):
                 break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -137,10 +148,56 @@ def web_server(
         _stop(proc, log)
 
 
+@contextmanager
+def gunicorn(
+    tmp_path: Path, *, env: dict[str, str] | None = None, workers: int = 2, threads: int = 8
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """gunicorn with ``gunicorn.conf.py`` (gthread) in a session of its own, so that a test can
+    kill it outright (``os.killpg(proc.pid, SIGKILL)``); yields its URL and its process."""
+    port = free_port()
+    log = tmp_path / f"gunicorn-{port}.log"
+    cmd = [
+        str(BIN / "gunicorn"),
+        "portal.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env or process_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start:\n{_stop(proc, log)}") from None
+            time.sleep(0.2)
+    try:
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        _stop(proc, log)
+
+
 def purge_queue(env: dict[str, str] | None = None) -> None:
     """Drop messages left in the broker by earlier runs, so a worker sees only this test's."""
     subprocess.run(
-        [str(BIN / "celery"), "-A", "portal", "purge", "-f"],
+        [str(BIN / "celery"), "-A", "portal", "purge", "-f", "--queues", "celery,outbound"],
         cwd=ROOT,
         env=env or process_env(),
         check=True,

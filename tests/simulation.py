@@ -16,6 +16,7 @@ Every story uses its own devices, players and IP address, so only the stories bu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import uuid
@@ -30,9 +31,11 @@ from django.contrib.auth import get_user_model
 
 from affiliates.models import Affiliate, App, Brand, Campaign, TrackingLink
 from attribution.models import PostbackSource, SkanMapping
+from payouts.models import CommissionPlan, CpaRule, FxRate, PlanAssignment, PlanVersion
 
 MONTH_START = datetime(2026, 10, 1, tzinfo=UTC)
 MONTH_END = datetime(2026, 11, 1, tzinfo=UTC)
+PLAN_FROM = datetime(2026, 1, 1, tzinfo=UTC)
 SKAN_VECTORS = Path(__file__).resolve().parent / "fixtures" / "skan-test-vectors.json"
 
 IPHONE_UA = (
@@ -48,6 +51,7 @@ DESKTOP_UA = (
     "Chrome/126.0.0.0 Safari/537.36"
 )
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"  # what a device with tracking limited sends
+UA_PLATFORM = {IPHONE_UA: "ios", ANDROID_UA: "android", DESKTOP_UA: "web"}
 
 MMPS = ("appsflyer", "adjust", "branch", "singular", "kochava")
 IOS_MMPS = ("appsflyer", "branch", "kochava")
@@ -98,6 +102,15 @@ class AffiliateSpec:
     username: str
     name: str
     parent: str | None = None
+    time_zone: str = "UTC"  # reports count days in it
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    """The program's commission plan, the default of every campaign (EUR, no hold)."""
+
+    cpa: dict[str, str]  # conversion type -> amount
+    sub_levels: tuple[str, ...]  # percent of a sub-affiliate's commission per level up
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,8 @@ class Program:
     links: tuple[LinkSpec, ...]
     sources: tuple[SourceSpec, ...]
     skan_mappings: tuple[SkanMappingSpec, ...]
+    plan: PlanSpec = PlanSpec({}, ())
+    fx_to_eur: tuple[tuple[str, str], ...] = ()  # the managers' rates, from 2026-01-01
 
     def link(self, affiliate: str, campaign: str) -> str:
         return next(
@@ -177,6 +192,18 @@ class ClickRef:
 
 
 @dataclass(frozen=True)
+class Where:
+    """Where a conversion belongs in the reports: when it happened, and the platform, country,
+    campaign and sub1 of what its player came through (the click, the install)."""
+
+    at: datetime
+    platform: str  # ios, android or web
+    country: str
+    campaign: str  # the campaign's key
+    sub1: str = ""
+
+
+@dataclass(frozen=True)
 class Truth:
     """What the portal must make of one postback."""
 
@@ -187,6 +214,8 @@ class Truth:
     type: str
     revenue: Decimal | None = None
     duplicate_of: str | None = None  # label of the postback whose conversion holds the claim
+    currency: str = ""  # the revenue's
+    where: Where | None = None  # for the reports (None: organic, or SKAdNetwork's aggregate)
 
     @property
     def outcome(self) -> tuple[str | None, str, str]:
@@ -335,11 +364,13 @@ class _Generator:
 
     def _program(self) -> Program:
         affiliates = (
-            AffiliateSpec("northwind", "Northwind Media"),
-            AffiliateSpec("northwind_sub", "Northwind Sub Apps", parent="northwind"),
-            AffiliateSpec("bluefin", "Bluefin Performance"),
+            AffiliateSpec("northwind", "Northwind Media", time_zone="Europe/Berlin"),
+            AffiliateSpec(
+                "northwind_sub", "Northwind Sub Apps", parent="northwind", time_zone="Asia/Kolkata"
+            ),
+            AffiliateSpec("bluefin", "Bluefin Performance", time_zone="America/New_York"),
             AffiliateSpec("cobalt", "Cobalt Traffic"),
-            AffiliateSpec("dunmore", "Dunmore Reviews"),
+            AffiliateSpec("dunmore", "Dunmore Reviews", time_zone="Australia/Sydney"),
         )
         apps = (
             AppSpec(
@@ -403,7 +434,12 @@ class _Generator:
             SkanMappingSpec("com.example", "39", "northwind_sub"),
             SkanMappingSpec("example123.skadnetwork", "42", "cobalt"),
         )
-        return Program("Lucky Spins", affiliates, apps, campaigns, links, sources, skan_mappings)
+        plan = PlanSpec({"install": "2.00", "registration": "1.50", "ftd": "25.00"}, ("10",))
+        fx_to_eur = (("USD", "0.92"), ("GBP", "1.16"))
+        return Program(
+            "Lucky Spins", affiliates, apps, campaigns, links, sources, skan_mappings, plan,
+            fx_to_eur,
+        )  # fmt: skip
 
     # -- ids -----------------------------------------------------------------------------------
 
@@ -501,6 +537,29 @@ class _Generator:
         )
         return ClickRef(ref)
 
+    def where(
+        self,
+        story: Story,
+        click: ClickRef | None,
+        at: datetime,
+        *,
+        platform: str | None = None,
+        country: str | None = None,
+    ) -> Where | None:
+        """Where a conversion credited through ``click`` belongs: the click's campaign and sub1;
+        its device's platform and country unless the sender says otherwise."""
+        if click is None:
+            return None
+        step = next(s for s in story.steps if isinstance(s, ClickStep) and s.ref == click.name)
+        campaign = next(link.campaign for link in self.program.links if link.code == step.link)
+        return Where(
+            at=at,
+            platform=platform or UA_PLATFORM[step.user_agent],
+            country=step.country if country is None else country,
+            campaign=campaign,
+            sub1=step.query.get("sub1", ""),
+        )
+
     def send(
         self,
         story: Story,
@@ -509,9 +568,11 @@ class _Generator:
         source: str,
         payload: tuple[str, dict[str, Any], str],
         truth: Truth,
+        where: Where | None = None,
     ) -> str:
         method, data, body_format = payload
         label = f"{story.id}/{name}"
+        truth = dataclasses.replace(truth, where=where)
         story.steps.append(
             PostbackStep(
                 story.id, self._next_seq(), at, label, source, method, data, body_format, truth
@@ -789,6 +850,7 @@ class _Generator:
         affiliate: str | None,
         *,
         count: int,
+        origin: ClickRef | None = None,
     ) -> None:
         """Events after the install, hours to days apart, chained by the MMP's device id."""
         at = installed_at
@@ -811,7 +873,11 @@ class _Generator:
                 if affiliate
                 else _organic(type_, revenue)
             )
-            label = self.send(story, at + self._delay(), f"event{n + 1}", kind, payload, truth)
+            where = self.where(story, origin, at, platform=MMP_PLATFORM[kind])
+            truth = dataclasses.replace(truth, currency=currency if revenue is not None else "")
+            label = self.send(
+                story, at + self._delay(), f"event{n + 1}", kind, payload, truth, where
+            )
             self.maybe_retry(story, label, 0.15)
 
     # -- stories -------------------------------------------------------------------------------
@@ -836,9 +902,12 @@ class _Generator:
             kind,
             payload,
             _ok(affiliate, "click_id", "install"),
+            self.where(story, click, installed, platform=platform, country=device.country),
         )
         self.maybe_retry(story, label, 0.35)
-        self.in_app_events(story, kind, device, installed, affiliate, count=rng.randint(0, 3))
+        self.in_app_events(
+            story, kind, device, installed, affiliate, count=rng.randint(0, 3), origin=click
+        )
 
     def device_id_install(self, kind: str) -> None:
         """The click carries the advertising id; the install carries no click id, only it."""
@@ -848,7 +917,7 @@ class _Generator:
         device = self._device(platform, idfa=True)
         affiliate = rng.choice(self.affiliates)
         clicked = self._start(timedelta(days=9))
-        self.click(story, clicked, affiliate, platform, device=device, with_device_id=True)
+        click = self.click(story, clicked, affiliate, platform, device=device, with_device_id=True)
         installed = clicked + timedelta(seconds=rng.randint(60, 5 * 86400))
         payload = self.install_payload(kind, device, installed)
         label = self.send(
@@ -858,9 +927,12 @@ class _Generator:
             kind,
             payload,
             _ok(affiliate, "device_id", "install"),
+            self.where(story, click, installed, platform=platform, country=device.country),
         )
         self.maybe_retry(story, label, 0.25)
-        self.in_app_events(story, kind, device, installed, affiliate, count=rng.randint(0, 1))
+        self.in_app_events(
+            story, kind, device, installed, affiliate, count=rng.randint(0, 1), origin=click
+        )
 
     def organic_install(self, kind: str) -> None:
         """No click of ours: organic, and so are the device's later events."""
@@ -901,6 +973,7 @@ class _Generator:
                 }
             ),
             _ok(affiliate, "click_id", "registration"),
+            self.where(story, click, registered, country=country),
         )
         self.maybe_retry(story, label, 0.2)
 
@@ -922,6 +995,7 @@ class _Generator:
                 }
             ),
             _ok(affiliate, "install_chain", "ftd", amount),
+            self.where(story, click, at, country=country),
         )
         self.maybe_retry(story, ftd, 0.2)
         deposits = rng.randint(0, 3)
@@ -955,6 +1029,7 @@ class _Generator:
                     }
                 ),
                 truth,
+                self.where(story, click, at, country=country),
             )
             self.maybe_retry(story, label, 0.15)
 
@@ -998,6 +1073,7 @@ class _Generator:
             "s2s",
             self.s2s_payload({**registration, "time": iso(at), **common}),
             _ok(affiliate, "click_id", "registration"),
+            self.where(story, click, at, country=common["country"]),
         )
         # (name, event, first status, later status, truth's status and reason)
         steps = (
@@ -1014,7 +1090,8 @@ class _Generator:
                 data["status"] = first
             truth = Truth(affiliate, status, reason, "install_chain", event, amount)
             sent = at + self._delay()
-            label = self.send(story, sent, name, "s2s", self.s2s_payload(data), truth)
+            where = self.where(story, click, at, country=common["country"])
+            label = self.send(story, sent, name, "s2s", self.s2s_payload(data), truth, where)
             self.maybe_retry(story, label, 0.3)
             self.report_later(story, label, sent + timedelta(hours=rng.randint(1, 48)), later)
 
@@ -1053,6 +1130,7 @@ class _Generator:
             first,
             reports[first][0],
             _ok(affiliate, reports[first][1], "install"),
+            self.where(story, click, installed, platform="ios", country=device.country),
         )
         self.send(
             story,
@@ -1069,6 +1147,7 @@ class _Generator:
                 None,
                 winner,
             ),
+            self.where(story, click, installed, platform="ios", country=device.country),
         )
 
     def two_affiliates(self) -> None:
@@ -1122,11 +1201,18 @@ class _Generator:
                 source,
                 payload,
                 truth,
+                self.where(
+                    story,
+                    late if which == "late" else early,
+                    installed,
+                    platform="ios",
+                    country=device.country,
+                ),
             )
         assert labels["late"] == f"{story.id}/install_late"
 
     def click_injection(self, kind: str) -> None:
-        """An install seconds after the click (under the 10 s minimum): rejected low_ctit."""
+        """An install seconds after the click (under the 10 s minimum): held, low_ctit."""
         rng = self.rng
         story = self._story("click_injection")
         platform = MMP_PLATFORM[kind]
@@ -1136,11 +1222,12 @@ class _Generator:
         click = self.click(story, clicked, affiliate, platform, device=device)
         installed = clicked + timedelta(seconds=rng.randint(1, 9))
         payload = self.install_payload(kind, device, installed, click=click, click_at=clicked)
-        truth = Truth(affiliate, "rejected", "low_ctit", "click_id", "install")
-        self.send(story, installed + self._delay(), "install", kind, payload, truth)
+        truth = Truth(affiliate, "pending", "low_ctit", "click_id", "install")
+        where = self.where(story, click, installed, platform=platform, country=device.country)
+        self.send(story, installed + self._delay(), "install", kind, payload, truth, where)
 
     def outside_lookback(self, kind: str) -> None:
-        """An install 8-12 days after its click (the lookback is 7): rejected outside_lookback."""
+        """An install 8-12 days after its click (the lookback is 7): held, outside_lookback."""
         rng = self.rng
         story = self._story("outside_lookback")
         platform = MMP_PLATFORM[kind]
@@ -1150,8 +1237,9 @@ class _Generator:
         click = self.click(story, clicked, affiliate, platform, device=device)
         installed = clicked + timedelta(days=rng.randint(8, 11), seconds=rng.randint(0, 86399))
         payload = self.install_payload(kind, device, installed, click=click, click_at=clicked)
-        truth = Truth(affiliate, "rejected", "outside_lookback", "click_id", "install")
-        self.send(story, installed + self._delay(), "install", kind, payload, truth)
+        truth = Truth(affiliate, "pending", "outside_lookback", "click_id", "install")
+        where = self.where(story, click, installed, platform=platform, country=device.country)
+        self.send(story, installed + self._delay(), "install", kind, payload, truth, where)
 
     def mmp_blocked(self, kind: str) -> None:
         """An install the MMP blocked as fraud: recorded against the click, rejected, never paid."""
@@ -1173,7 +1261,8 @@ class _Generator:
             kind, device, installed, click=click, click_at=clicked, blocked=blocked
         )
         truth = Truth(affiliate, "rejected", "mmp_blocked", "click_id", "install")
-        label = self.send(story, installed + self._delay(), "install", kind, payload, truth)
+        where = self.where(story, click, installed, platform=platform, country=device.country)
+        label = self.send(story, installed + self._delay(), "install", kind, payload, truth, where)
         self.maybe_retry(story, label, 0.3)
 
     def ip_burst(self, size: int) -> None:
@@ -1197,7 +1286,10 @@ class _Generator:
                 if n < 5
                 else Truth(affiliate, "pending", "ip_burst", "click_id", "install")
             )
-            self.send(story, installed + self._delay(), f"install{n + 1}", kind, payload, truth)
+            where = self.where(story, click, installed, platform=platform, country=device.country)
+            self.send(
+                story, installed + self._delay(), f"install{n + 1}", kind, payload, truth, where
+            )
 
     def device_burst(self) -> None:
         """Five purchases from one device within the hour: the 4th onwards held as device_burst."""
@@ -1218,6 +1310,7 @@ class _Generator:
             "appsflyer",
             payload,
             _ok(affiliate, "click_id", "install"),
+            self.where(story, click, installed, platform="ios", country=device.country),
         )
         at = installed + timedelta(hours=1)
         for n in range(5):
@@ -1239,7 +1332,11 @@ class _Generator:
                     affiliate, "pending", "device_burst", "install_chain", "purchase", revenue
                 )
             )
-            self.send(story, at + self._delay(), f"purchase{n + 1}", "appsflyer", payload, truth)
+            truth = dataclasses.replace(truth, currency=currency)
+            where = self.where(story, click, at, platform="ios", country=device.country)
+            self.send(
+                story, at + self._delay(), f"purchase{n + 1}", "appsflyer", payload, truth, where
+            )
 
     def skan(self) -> None:
         """Apple's signed postbacks (the valid test vectors): credited through the mapping."""
@@ -1344,6 +1441,7 @@ def install(month: Month) -> None:
             name=spec.name,
             status=Affiliate.Status.ACTIVE,
             parent=affiliates[spec.parent] if spec.parent else None,
+            time_zone=spec.time_zone,
         )
     brand = Brand.objects.create(name=program.brand, website="https://www.luckyspins.example")
     apps = {
@@ -1379,6 +1477,17 @@ def install(month: Month) -> None:
             brand=brand if spec.app is None else None,
             event_mapping=spec.event_mapping,
         )
+    if program.plan.cpa:
+        plan = CommissionPlan.objects.create(name="Lucky Spins CPA", currency="EUR", hold_days=0)
+        version = PlanVersion.objects.create(
+            plan=plan, valid_from=PLAN_FROM, subaffiliate_percents=list(program.plan.sub_levels)
+        )
+        for kind, amount in program.plan.cpa.items():
+            CpaRule.objects.create(version=version, conversion_type=kind, amount=Decimal(amount))
+        for campaign in campaigns.values():
+            PlanAssignment.objects.create(plan=plan, campaign=campaign)
+    for currency, rate in program.fx_to_eur:
+        FxRate.objects.create(day=PLAN_FROM.date(), currency=currency, rate=Decimal(rate))
     for spec in program.skan_mappings:
         SkanMapping.objects.create(
             ad_network_id=spec.ad_network_id,
@@ -1387,3 +1496,94 @@ def install(month: Month) -> None:
             campaign=campaigns["ios"],
             affiliate=affiliates[spec.affiliate],
         )
+
+
+# --- the operator's player activity after the month (issue 15) ---------------------------------
+
+ACTIVITY_MONTHS = (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
+PRODUCTS = ("casino", "sportsbook")
+
+
+@dataclass(frozen=True)
+class PlayerTruth:
+    """A player of the month as the truth has them: who brought them, and when they joined."""
+
+    player_id: str
+    affiliate: str | None  # username; None: organic or declined
+    registered_at: datetime | None
+    ftd_at: datetime | None
+    ftd_amount: Decimal | None
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    player_id: str
+    day: str  # YYYY-MM-DD
+    product: str
+    ggr: Decimal
+    bonuses: Decimal
+    deposits: Decimal
+
+    def as_api(self) -> dict[str, str]:
+        return {
+            "player_id": self.player_id,
+            "date": self.day,
+            "product": self.product,
+            "currency": "EUR",
+            "ggr": str(self.ggr),
+            "bonuses": str(self.bonuses),
+            "deposits": str(self.deposits),
+        }
+
+
+def players(month: Month) -> dict[str, PlayerTruth]:
+    """Every player the operator's postbacks name, with the truth of their registration and
+    first deposit (the first FTD the truth approves)."""
+    found: dict[str, dict[str, Any]] = {}
+    for step in month.postbacks:
+        player = step.data.get("player_id") if step.source == "s2s" else None
+        truth = step.truth
+        if not player or truth is None or truth.type not in ("registration", "ftd"):
+            continue
+        facts = found.setdefault(player, {"affiliate": None, "registered_at": None, "ftd": None})
+        at = datetime.fromisoformat(step.data["time"].replace("Z", "+00:00"))
+        approved = truth.status == "approved"
+        if approved and truth.affiliate and facts["affiliate"] is None:
+            facts["affiliate"] = truth.affiliate
+        if truth.type == "registration" and approved:
+            facts["registered_at"] = at
+        if truth.type == "ftd" and approved and facts["ftd"] is None:
+            facts["ftd"] = (at, truth.revenue)
+    return {
+        player: PlayerTruth(
+            player,
+            facts["affiliate"],
+            facts["registered_at"],
+            facts["ftd"][0] if facts["ftd"] else None,
+            facts["ftd"][1] if facts["ftd"] else None,
+        )
+        for player, facts in found.items()
+    }
+
+
+def activity(month: Month) -> list[ActivityRow]:
+    """October and November of every player's play, and of a few players nobody knows."""
+    rng = random.Random(month.seed + 15)
+    names = sorted(players(month)) + [f"U{n:07d}" for n in range(5)]
+    rows = []
+    for player in names:
+        for first in ACTIVITY_MONTHS:
+            days = rng.sample(range(1, 29), rng.randint(0, 3))
+            for day in sorted(days):
+                for product in rng.sample(PRODUCTS, rng.randint(1, 2)):
+                    rows.append(
+                        ActivityRow(
+                            player,
+                            first.replace(day=day).date().isoformat(),
+                            product,
+                            ggr=Decimal(rng.randint(-30000, 150000)) / 100,
+                            bonuses=Decimal(rng.randint(0, 5000)) / 100,
+                            deposits=Decimal(rng.randint(0, 40000)) / 100,
+                        )
+                    )
+    return rows

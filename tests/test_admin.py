@@ -99,3 +99,27 @@ def test_the_program_overview_shows_the_days_state(manager_client, demo):
     assert page.status_code == 200
     assert b"Top affiliates" in page.content
     assert b"awaiting approval" in page.content
+
+
+def test_the_back_office_names_the_portal_and_keeps_internal_tables_under_system(
+    manager_client,
+):
+    page = manager_client.get(reverse("admin:index"))
+
+    text = page.content.decode()
+    assert "Django administration" not in text and "Django site admin" not in text
+    assert "<title>Back office | Affiliate portal</title>" in text
+    sections = {
+        app["name"]: [m["object_name"] for m in app["models"]] for app in page.context["app_list"]
+    }
+    assert list(sections)[-1] == "System"
+    assert {"DailyRollup", "PostbackEvent", "TOTPDevice", "AccessLog"} <= set(sections["System"])
+    assert "DailyRollup" not in sections["Tracking & conversions"]
+    assert "Conversion" in sections["Tracking & conversions"]
+    assert "Outbound deliveries" in text and "deliverys" not in text
+    assert "SKAdNetwork mappings" in text
+
+
+def test_the_login_page_names_the_portal(client):
+    page = client.get(reverse("admin:login"))
+    assert b"Affiliate portal" in page.content and b"Django administration" not in page.content

@@ -94,6 +94,10 @@ def _rebuild_rollups(plan: Plan, report: ImportReport, progress: bool | None) ->
     since = min(plan.moments).date() - timedelta(days=1)
     until = max(plan.moments).date() + timedelta(days=1)
     report.rollup_days = (since, until)
+    # The click counters cover the clicks up to the fill's watermark (those above it are read
+    # live): count the imported ones in first, so that the rebuilt rows hold them too.
+    while keep.clicks_fill():
+        pass
     disable = None if progress is None else not progress
     with tqdm(
         total=(until - since).days + 1, desc="rebuilding rollups", unit="day", disable=disable

@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.templatetags.static import static
 
 register = template.Library()
 
@@ -13,11 +14,12 @@ LABELS = {
     "ftds": "FTDs",
     "deposits": "Deposits",
     "rejected": "Rejected",
-    "deposit_amount": "Deposit amount",
-    "revenue": "Revenue",
+    "deposit_amount": "Revenue: deposits",
+    "revenue": "Revenue: in-app purchases",
     "commission": "Commission",
+    "sub_commission": "From sub-affiliates",
 }
-MONEY = {"deposit_amount", "revenue", "commission"}
+MONEY = {"deposit_amount", "revenue", "commission", "sub_commission"}
 
 
 @register.filter
@@ -50,3 +52,17 @@ def split(value: str) -> list[str]:
 @register.filter
 def without_by(query: str) -> str:
     return "&".join(p for p in query.split("&") if p and not p.startswith(("by=", "export=")))
+
+
+@register.simple_tag
+def optional_static(path: str) -> str:
+    """The static URL of ``path``, or "" when the build left it out.
+
+    The chart comes from npm (``npm ci``); a deployment that skipped it has no chart.js in its
+    static manifest, where ``{% static %}`` fails the whole page. The page's numbers need no
+    chart, so the page is served without it.
+    """
+    try:
+        return static(path)
+    except ValueError:
+        return ""

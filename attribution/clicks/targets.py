@@ -1,8 +1,20 @@
-"""What the click redirect reads: the link behind ``/c/<code>`` and whether it may send traffic."""
+"""What the click redirect reads: the link behind ``/c/<code>`` and whether it may send traffic.
 
+Each web process keeps what it found for ``CLICK_LINK_CACHE_SECONDS`` (5): a link is clicked over
+and over, and its lookup was a third of a click's database time. A change to a link, campaign or
+affiliate saved in a process clears that process's copy at once; the other processes see it
+within those seconds (a paused campaign stops sending traffic everywhere within them).
+"""
+
+import threading
+import time
 from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
 from django.db import connection
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from affiliates.models import Affiliate, Campaign, TrackingLink
 
@@ -39,8 +51,46 @@ def _link_sql() -> str:
     )
 
 
+# code -> (kept until, on time.monotonic(); the link or None). Unknown and inactive codes are
+# kept too (scanners try many), so the size is capped: past it the cache starts afresh.
+_links: dict[str, tuple[float, LinkTarget | None]] = {}
+_MAX_KEPT = 50_000
+_generation = 0  # bumped by every clear: a lookup that raced a change is not kept
+_lock = threading.Lock()
+
+
 def link_for_redirect(*, code: str) -> LinkTarget | None:
     """The link behind /c/<code> if it may send traffic now: link, campaign and affiliate active."""
+    kept = _links.get(code)
+    if kept is not None and kept[0] > time.monotonic():
+        return kept[1]
+    generation = _generation
+    link = _lookup(code)
+    seconds = settings.CLICK_LINK_CACHE_SECONDS
+    if seconds > 0:
+        with _lock:
+            if generation == _generation:
+                if len(_links) >= _MAX_KEPT:
+                    _links.clear()
+                _links[code] = (time.monotonic() + seconds, link)
+    return link
+
+
+@receiver(post_save, sender=TrackingLink)
+@receiver(post_delete, sender=TrackingLink)
+@receiver(post_save, sender=Campaign)
+@receiver(post_delete, sender=Campaign)
+@receiver(post_save, sender=Affiliate)
+@receiver(post_delete, sender=Affiliate)
+def links_forget(**kwargs: Any) -> None:
+    """Drop this process's kept links: a status, destination or default sub id may have changed."""
+    global _generation
+    with _lock:
+        _generation += 1
+        _links.clear()
+
+
+def _lookup(code: str) -> LinkTarget | None:
     with connection.cursor() as cursor:
         cursor.execute(_link_sql(), [code, Campaign.Status.ACTIVE, Affiliate.Status.ACTIVE])
         row = cursor.fetchone()

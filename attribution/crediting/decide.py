@@ -258,6 +258,24 @@ def decode_conversion_value(app: App, skan: dict) -> str:
     return ""
 
 
+def platform_of(event: PostbackEvent, decision: Decision) -> str:
+    """Where the player came from: an MMP's device platform; else that of the install,
+    registration or click the event is credited through; else the operator's ``platform``
+    parameter; web only when nothing says otherwise.
+
+    The operator's backend (``s2s``) reports a player's registration or deposit from its server:
+    its ``platform`` (which defaults to web) says where the report was made, not where the player
+    came from, so the credited origin comes first for it.
+    """
+    if event.platform and event.postback.kind != SourceKind.S2S:
+        return event.platform
+    if decision.origin is not None and decision.origin.platform:
+        return "ios" if decision.origin.method == Method.SKAN else decision.origin.platform
+    if decision.click is not None and decision.click.platform:
+        return decision.click.platform
+    return event.platform or "web"
+
+
 def build_conversion(
     event: PostbackEvent, *, pk: int | None = None, lookups: Lookups = DATABASE
 ) -> Conversion:
@@ -277,7 +295,7 @@ def build_conversion(
     ctit = None
     if decision.click and event.conversion_type == ConversionType.INSTALL:
         ctit = int((occurred_at - decision.click.created_at).total_seconds())
-    platform = event.platform or (decision.click.platform if decision.click else "") or "web"
+    platform = platform_of(event, decision)
     conversion = Conversion(
         pk=pk,
         type=event.conversion_type,

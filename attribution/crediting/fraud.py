@@ -5,18 +5,16 @@ from datetime import timedelta
 
 from affiliates.models import Campaign
 from attribution.crediting.lookups import DATABASE, Lookups
-from attribution.models import Conversion, ConversionType, FraudPolicy, PostbackEvent, Reason
+from attribution.models import (
+    RULE_REASONS,
+    Conversion,
+    ConversionType,
+    FraudPolicy,
+    PostbackEvent,
+    Reason,
+)
 
-RULE_REASONS = {
-    Reason.LOW_CTIT,
-    Reason.OUTSIDE_LOOKBACK,
-    Reason.BEFORE_CLICK,
-    Reason.CLICK_FLOODING,
-    Reason.MMP_BLOCKED,
-    Reason.INVALID_SIGNATURE,
-    Reason.IP_BURST,
-    Reason.DEVICE_BURST,
-}
+__all__ = ["RULE_REASONS", "judge"]
 
 
 def _flooding(conversion: Conversion, policy: FraudPolicy, lookups: Lookups) -> str:

@@ -8,6 +8,7 @@ one row with ``ON CONFLICT DO NOTHING`` (on PostgreSQL with the rows of concurre
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,17 +24,14 @@ from django.utils import timezone
 from attribution.ingestion import groupcommit, handoff
 from attribution.models import Postback, PostbackSource, SourceKind
 from attribution.parsing import skadnetwork
-from attribution.parsing.adapters import PostbackError, get_adapter
-from attribution.parsing.wire import (
-    Malformed,
-    bounded_key,
-    clean_text,
-    payload_of,
-    signature_matches,
-)
+from attribution.parsing.adapters import PostbackError, SourceSettings
+from attribution.parsing.reading import read_postback
+from attribution.parsing.wire import Malformed, bounded_key, clean_text, signature_matches
 from portal.lib.networks import sender_allowed
 
 MAX_BODY = 64 * 1024
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 MMP_KINDS = ("appsflyer", "adjust", "branch", "singular", "kochava", "s2s")
@@ -61,6 +59,8 @@ class SourceRef:
     hmac_secret: str
     allowed_networks: str
     is_active: bool
+    event_mapping: dict[str, Any]
+    revenue_unit: str
 
 
 def _source_sql() -> str:
@@ -69,7 +69,7 @@ def _source_sql() -> str:
     # (bench/postbacks.py). Both tokens are indexed; the current one wins over a previous one.
     return (
         "SELECT id, hmac_secret, allowed_networks, is_active, token = %s, "  # noqa: S608
-        f"previous_token_valid_until FROM {table} "
+        f"previous_token_valid_until, event_mapping, revenue_unit FROM {table} "
         "WHERE kind = %s AND (token = %s OR (previous_token = %s AND "
         "previous_token_valid_until > %s)) ORDER BY (token = %s) DESC LIMIT 1"
     )
@@ -101,7 +101,8 @@ def find_source(*, kind: str, token: str, now: datetime) -> SourceRef | None:
     if row is None:
         _sources.pop(key, None)
         return None
-    source = SourceRef(row[0], row[1], row[2], bool(row[3]))
+    mapping = json.loads(row[6]) if isinstance(row[6], str) else row[6]  # SQLite: text
+    source = SourceRef(row[0], row[1], row[2], bool(row[3]), mapping or {}, row[7])
     seconds = settings.POSTBACK_SOURCE_CACHE_SECONDS
     if seconds > 0:
         _sources[key] = (time.monotonic() + seconds, source, None if row[4] else _aware(row[5]))
@@ -226,7 +227,9 @@ def postback_ingest(
     now = timezone.now()
     if kind not in MMP_KINDS:
         return Outcome(404, {"error": f"unknown postback source {kind!r}"})
-    source = find_source(kind=kind, token=token[:64], now=now)
+    # Tokens are URL-safe base64 (secrets.token_urlsafe); anything else names no source, and
+    # must not reach the database (a NUL cannot even be a PostgreSQL parameter).
+    source = find_source(kind=kind, token=token[:64], now=now) if _TOKEN.fullmatch(token) else None
     if source is None:
         return Outcome(404, {"error": "unknown token for this source"})
     if not source.is_active:
@@ -238,7 +241,11 @@ def postback_ingest(
         if not signature_matches(source.hmac_secret, signed, str(meta.get("HTTP_X_SIGNATURE", ""))):
             return Outcome(403, {"error": "X-Signature does not match (sha256 HMAC)"})
 
-    text = body.decode("utf-8", errors="replace")
+    # What is stored is what is read, here and in the worker: the text without control
+    # characters (PostgreSQL cannot hold NUL), parsed by the same function.
+    text = clean_text(body.decode("utf-8", errors="replace"))
+    query = clean_text(query)
+    content_type = clean_text(str(meta.get("CONTENT_TYPE", "")))[:200]
     common = {
         "source_id": source.pk,
         "kind": kind,
@@ -250,14 +257,16 @@ def postback_ingest(
         "received_at": now,
     }
     try:
-        event = get_adapter(kind).parse(
-            payload_of(
-                method=method,
-                query=query,
-                body=text,
-                content_type=str(meta.get("CONTENT_TYPE", "")),
-            )
-        )
+        event = read_postback(
+            kind=kind,
+            method=method,
+            query=query,
+            body=text,
+            content_type=content_type,
+            event_mapping=source.event_mapping,
+            # As the worker reads it: the source's settings (Adjust's revenue in cents, ...).
+            settings=SourceSettings(revenue_unit=source.revenue_unit),
+        ).event
     except (Malformed, PostbackError) as exc:
         reason = str(exc)
         postback_id, _ = _store(
@@ -287,7 +296,7 @@ def apple_ingest(
     answered 200, since a retry cannot fix it; a development-key one is stored but never counted.
     """
     now = timezone.now()
-    text = body.decode("utf-8", errors="replace")
+    text = clean_text(body.decode("utf-8", errors="replace"))  # as stored, as the worker reads
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:

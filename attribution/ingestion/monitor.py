@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 
 from attribution.models import Postback, PostbackSource
 
@@ -35,16 +35,48 @@ def ingestion_health(*, now: datetime) -> dict:
         entry["day"][row["status"]] = row["last_day"]
     waiting = Postback.objects.filter(status=Postback.Status.RECEIVED)
     oldest = waiting.order_by("received_at").values_list("received_at", flat=True).first()
-    errors = (
-        Postback.objects.filter(status__in=[Postback.Status.REJECTED, Postback.Status.FAILED])
-        .select_related("source")
+    latest = (
+        Postback.objects.select_related("source")
         .only("id", "kind", "status", "reason", "received_at", "source__name", "source__kind")
-        .order_by("-received_at")[:25]
+        .order_by("-received_at")
     )
+    # Failed rows are listed apart: refusals at the door can be many, and must not push the
+    # rows that wait for a manager's re-run out of sight.
+    errors = [
+        *latest.filter(status=Postback.Status.FAILED)[:25],
+        *latest.filter(status=Postback.Status.REJECTED)[:25],
+    ]
     return {
         "rows": sorted(table.values(), key=lambda e: (e["kind"], str(e["source"] or ""))),
         "backlog": waiting.count(),
         "oldest_waiting": oldest,
-        "errors": list(errors),
+        "errors": errors,
         "statuses": Postback.Status.values,
     }
+
+
+SILENT_LOOKBACK = timedelta(days=7)
+
+
+def silent_sources(*, now: datetime, hours: int) -> list[dict]:
+    """Active sources that sent postbacks in the week before the last ``hours`` and none since:
+    an MMP whose postback URL was changed or broken goes quiet rather than failing."""
+    since = now - timedelta(hours=hours)
+    last_seen = (
+        Postback.objects.filter(received_at__gte=now - SILENT_LOOKBACK, source__isnull=False)
+        .values("source_id")
+        .annotate(last=Max("received_at"))
+        .filter(last__lt=since)
+        .order_by("last")
+    )
+    sources = {
+        s.pk: s
+        for s in PostbackSource.objects.filter(
+            is_active=True, pk__in=[row["source_id"] for row in last_seen]
+        )
+    }
+    return [
+        {"source": sources[row["source_id"]], "last": row["last"]}
+        for row in last_seen
+        if row["source_id"] in sources
+    ]

@@ -1,14 +1,17 @@
 """The attribution domain's models, one module per concern."""
 
-from .clicks import REFERRER_MAX, SUB_MAX, USER_AGENT_MAX, Click
+from .clicks import REFERRER_MAX, SUB_MAX, USER_AGENT_MAX, Click, SkippedClicks
 from .conversions import (
+    RULE_REASONS,
     Channel,
     Conversion,
     FraudPolicy,
     Identity,
     Method,
+    PublicReason,
     Reason,
     SkanMapping,
+    public_reason,
 )
 from .outbound import OutboundDelivery, OutboundEndpoint
 from .postbacks import (
@@ -26,6 +29,7 @@ from .rollups import DailyRollup, FillState, HourlyRollup, SubRollup
 __all__ = [
     "APPLE_KINDS",
     "REFERRER_MAX",
+    "RULE_REASONS",
     "SUB_MAX",
     "USER_AGENT_MAX",
     "Channel",
@@ -43,10 +47,13 @@ __all__ = [
     "Postback",
     "PostbackEvent",
     "PostbackSource",
+    "PublicReason",
     "Reason",
     "RevenueUnit",
     "SkanMapping",
+    "SkippedClicks",
     "SourceKind",
     "SubRollup",
     "new_source_token",
+    "public_reason",
 ]

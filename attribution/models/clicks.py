@@ -40,8 +40,11 @@ class Click(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            # A constraint, not unique=True: on PostgreSQL that adds a second (LIKE) index.
-            models.UniqueConstraint(fields=["click_id"], name="click_unique_id"),
+            # With its time: on PostgreSQL the table is partitioned by month (clicks/partitions.py)
+            # and a unique key must hold the partition key. Our click ids are ULIDs; an import
+            # checks its ids against the stored ones. A constraint, not unique=True: on
+            # PostgreSQL that adds a second (LIKE) index.
+            models.UniqueConstraint(fields=["click_id", "created_at"], name="click_unique_id_time"),
         ]
         indexes = [
             models.Index(fields=["affiliate", "created_at"], name="click_affiliate_time"),
@@ -62,3 +65,31 @@ class Click(models.Model):
 
     def __str__(self) -> str:
         return self.click_id
+
+
+class SkippedClicks(models.Model):
+    """Requests to a tracking link that were redirected but not recorded, counted per day.
+
+    ``HEAD`` requests and known bots, crawlers and link previewers (Slackbot, facebookexternalhit,
+    Googlebot, ...) are not visitors: recording them would inflate clicks, deflate conversion
+    rates and feed the click-flooding rule with noise. Managers see here what was left out.
+    """
+
+    class Reason(models.TextChoices):
+        HEAD = "head", "HEAD request"
+        BOT = "bot", "Bot, crawler or link previewer"
+
+    day = models.DateField(help_text="UTC")
+    link = models.ForeignKey(TrackingLink, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=8, choices=Reason.choices)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "skipped clicks"
+        ordering = ["-day", "link_id", "reason"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "link", "reason"], name="skipped_one_counter"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} link {self.link_id} {self.reason}: {self.count}"

@@ -41,6 +41,53 @@ class Reason(models.TextChoices):
     MANAGER = "manager", "Decided by a manager"
 
 
+# What an affiliate is told: a plain word for each decision, never the rule that made it (a rule's
+# name and threshold would teach a fraudster where the line is).
+RULE_REASONS = frozenset(
+    {
+        Reason.LOW_CTIT,
+        Reason.OUTSIDE_LOOKBACK,
+        Reason.BEFORE_CLICK,
+        Reason.CLICK_FLOODING,
+        Reason.MMP_BLOCKED,
+        Reason.INVALID_SIGNATURE,
+        Reason.IP_BURST,
+        Reason.DEVICE_BURST,
+    }
+)
+
+
+class PublicReason(models.TextChoices):
+    """Why a conversion has its status, as affiliates see it (dashboard, CSV, API)."""
+
+    OK = "ok", "approved"
+    UNDER_REVIEW = "under_review", "under review"
+    INVALID_TRAFFIC = "invalid_traffic", "rejected: invalid traffic"
+    DUPLICATE = "duplicate", "rejected: already credited"
+    NOT_ATTRIBUTED = "not_attributed", "rejected: not attributed"
+    DECLINED = "declined", "declined by the operator"
+    REJECTED = "rejected", "rejected by the program"
+    REVERSED = "reversed", "reversed"
+
+
+def public_reason(status: str, reason: str) -> PublicReason:
+    if status == "pending":
+        return PublicReason.UNDER_REVIEW
+    if status == "reversed":
+        return PublicReason.REVERSED
+    if status == "approved":
+        return PublicReason.OK
+    if reason in RULE_REASONS:
+        return PublicReason.INVALID_TRAFFIC
+    if reason in (Reason.DUPLICATE_CLAIM, Reason.DUPLICATE_FTD):
+        return PublicReason.DUPLICATE
+    if reason in (Reason.NOT_WINNING, Reason.DEVELOPMENT, Reason.ORGANIC):
+        return PublicReason.NOT_ATTRIBUTED
+    if reason == Reason.DECLINED:
+        return PublicReason.DECLINED
+    return PublicReason.REJECTED
+
+
 class Conversion(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending review"
@@ -77,8 +124,16 @@ class Conversion(models.Model):
         related_name="conversions",
         help_text="Empty: organic or unattributed.",
     )
+    # No database constraint: the click table is partitioned on PostgreSQL, and a foreign key
+    # can only point at a key holding the partition key (clicks/partitions.py says how clicks
+    # stay: never deleted but by retention, which keeps the ones conversions point at).
     click = models.ForeignKey(
-        "attribution.Click", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "attribution.Click",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
     method = models.CharField(max_length=16, choices=Method.choices)
     touch_type = models.CharField(max_length=16, choices=TouchType.choices, blank=True)
@@ -145,6 +200,10 @@ class Conversion(models.Model):
     def __str__(self) -> str:
         return f"{self.type} #{self.pk} ({self.status})"
 
+    @property
+    def public_reason(self) -> PublicReason:
+        return public_reason(self.status, self.reason)
+
 
 class FraudPolicy(models.Model):
     """Per-campaign fraud rules. A campaign without one gets the defaults below."""
@@ -157,10 +216,13 @@ class FraudPolicy(models.Model):
     campaign = models.OneToOneField(
         "affiliates.Campaign", on_delete=models.CASCADE, related_name="fraud_policy"
     )
+    # Borderline rules hold for a manager's decision by default: a short CTIT or a late install
+    # is often a slow MMP clock or a long store download, not fraud. An install before its click
+    # and the MMP's own fraud verdict are not borderline, and reject.
     min_ctit_seconds = models.PositiveIntegerField(default=10)
-    low_ctit_action = models.CharField(max_length=8, choices=Action.choices, default=Action.REJECT)
+    low_ctit_action = models.CharField(max_length=8, choices=Action.choices, default=Action.HOLD)
     outside_lookback_action = models.CharField(
-        max_length=8, choices=Action.choices, default=Action.REJECT
+        max_length=8, choices=Action.choices, default=Action.HOLD
     )
     flood_clicks_per_install = models.PositiveIntegerField(
         default=200, help_text="An affiliate's clicks per install on the campaign above this..."
@@ -203,6 +265,7 @@ class SkanMapping(models.Model):
     )
 
     class Meta:
+        verbose_name = "SKAdNetwork mapping"
         constraints = [
             models.UniqueConstraint(
                 fields=["app", "ad_network_id", "source_identifier"], name="skan_mapping_unique"

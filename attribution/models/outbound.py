@@ -1,7 +1,10 @@
 """Outbound postbacks: the affiliates' own URLs the portal calls when a conversion is decided."""
 
+import re
 import secrets
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -47,16 +50,36 @@ class OutboundEndpoint(models.Model):
     )
     is_active = models.BooleanField(default=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # Deliveries published and not yet started (attribution.outbound.deliver): capped, so that a
+    # slow receiver cannot pile up work; when the last was published, so that a count left by a
+    # lost task does not block the endpoint for ever.
+    queued = models.PositiveIntegerField(default=0, editable=False)
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "postback URL"
         ordering = ["affiliate", "pk"]
         indexes = [models.Index(fields=["affiliate", "is_active"], name="outbound_affiliate")]
 
     def __str__(self) -> str:
         return f"{self.affiliate_id}: {self.url_template[:60]}"
+
+    def clean(self) -> None:
+        """What every form that makes one checks (the affiliate's page, the admin)."""
+        if re.search(r"[\s\x00-\x1f\x7f]", self.url_template.strip()):
+            raise ValidationError(
+                {"url_template": "A URL has no spaces or control characters (write %20)."}
+            )
+        if self.affiliate_id and not self.pk:
+            count = OutboundEndpoint.objects.filter(affiliate_id=self.affiliate_id).count()
+            if count >= settings.OUTBOUND_MAX_ENDPOINTS:
+                raise ValidationError(
+                    f"An affiliate can have up to {settings.OUTBOUND_MAX_ENDPOINTS} postback URLs;"
+                    " remove one first."
+                )
 
     def wants(self, conversion_type: str, campaign_id: int | None) -> bool:
         types = {t.strip() for t in self.event_types.split(",") if t.strip()}
@@ -94,6 +117,7 @@ class OutboundDelivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "outbound deliveries"
         ordering = ["-created_at", "-pk"]
         constraints = [
             # Delivered once: a second success for the same conversion and event is impossible.

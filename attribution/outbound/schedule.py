@@ -2,8 +2,14 @@
 hand. Work leaves through ``portal.lib.queue``, by task name."""
 
 import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
 from attribution.models import Conversion, OutboundDelivery, OutboundEndpoint
+from attribution.outbound import deliver
 from portal.lib import queue
 
 Event = OutboundDelivery.Event
@@ -56,13 +62,40 @@ def outbound_resend(*, delivery: OutboundDelivery) -> None:
         ).count()
         + 1
     )
-    args = (delivery.endpoint_id, delivery.conversion_id, Event.RESENT, attempt)
-    queue.publish_on_commit("attribution.send_outbound", *args)
+    endpoint_id, conversion_id = delivery.endpoint_id, delivery.conversion_id
+    transaction.on_commit(
+        lambda: deliver.enqueue(
+            endpoint_id=endpoint_id,
+            conversion_id=conversion_id,
+            event=Event.RESENT,
+            attempt=attempt,
+        )
+    )
 
 
-def outbound_test(*, endpoint: OutboundEndpoint) -> None:
-    """A test call with sample values, logged like any other."""
-    queue.publish_on_commit("attribution.send_outbound", endpoint.pk, None, Event.TEST, 1)
+def outbound_test(*, endpoint: OutboundEndpoint) -> str:
+    """A test call with sample values, logged like any other; "" once queued, else why not.
+
+    One test per OUTBOUND_TEST_INTERVAL_SECONDS, and none while anything waits for the URL: the
+    button cannot be used to flood a receiver, or the workers.
+    """
+    interval = settings.OUTBOUND_TEST_INTERVAL_SECONDS
+    recent = OutboundDelivery.objects.filter(
+        endpoint=endpoint,
+        event=Event.TEST,
+        created_at__gte=timezone.now() - timedelta(seconds=interval),
+    ).exists()
+    busy = f"A test (or a delivery) is under way for this URL; try again in {interval} s."
+    if recent:
+        return busy
+    try:
+        queued = deliver.enqueue(
+            endpoint_id=endpoint.pk, conversion_id=None, event=Event.TEST, attempt=1, limit=1
+        )
+    except Exception:
+        logger.warning("test postback not queued", exc_info=True)
+        return "The queue cannot be reached just now; try again later."
+    return "" if queued else busy
 
 
 def outbound_new(conversions: list[Conversion]) -> None:

@@ -30,7 +30,8 @@ def signature_matches(secret: str, message: bytes, header: str) -> bool:
     expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
     given = header.strip()
     given = given.removeprefix("sha256=")
-    return hmac.compare_digest(expected, given.lower())
+    # Bytes, not str: compare_digest refuses non-ASCII text, which a sender may well send.
+    return hmac.compare_digest(expected.encode(), given.lower().encode("utf-8", "replace"))
 
 
 def clean_text(value: str) -> str:
@@ -83,6 +84,8 @@ def _multipart_fields(body: str, content_type: str) -> dict[str, str]:
         raise Malformed("multipart body without its boundary")
     fields = {}
     for part in message.iter_parts():
+        if part.is_multipart():
+            raise Malformed("multipart body with a nested multipart part")
         name = part.get_param("name", header="content-disposition")
         if name and not part.get_filename():
             fields[str(name)] = str(part.get_payload(decode=True).decode("utf-8", "replace"))

@@ -56,7 +56,20 @@ def conversion_set_status(
     return conversion
 
 
-REATTRIBUTED_FIELDS = ("affiliate", "campaign", "click", "method", "touch_type", "status", "reason")
+# Channel, platform and country follow the credited origin (an adopted orphan takes its
+# install's platform), so they move with a reattribution too.
+REATTRIBUTED_FIELDS = (
+    "affiliate",
+    "campaign",
+    "click",
+    "method",
+    "touch_type",
+    "status",
+    "reason",
+    "channel",
+    "platform",
+    "country",
+)
 
 
 @dataclass
@@ -82,11 +95,14 @@ def conversion_reattribute(*, conversion: Conversion, actor: Actor = None) -> Re
         return None
     change = Reattribution(conversion, conversion.affiliate_id, conversion.status)
     keep.conversion_apply(conversion, sign=-1)
+    # Its ledger entries' amounts move to its new dimensions before the ledger follows.
+    keep.conversion_commission(conversion, sign=-1)
     old = f"{conversion.affiliate_id or 'organic'}/{conversion.status}/{conversion.reason}"
     for name in (*REATTRIBUTED_FIELDS, "detail", "ctit_seconds"):
         setattr(conversion, name, getattr(fresh, name))
     conversion.save()
     keep.conversion_apply(conversion, sign=1)
+    keep.conversion_commission(conversion, sign=1)
     new = f"{conversion.affiliate_id or 'organic'}/{conversion.status}/{conversion.reason}"
     audit_record(
         obj=conversion, field="attribution", old=old, new=new, actor=actor, note="reattribute"

@@ -158,10 +158,22 @@ def postbacks_attribute(postback_ids: list[int], *, top_up: int = 0) -> dict[str
             out_of_turn = isinstance(exc, ledger.OutOfTurn)
             deadlock = getattr(exc.__cause__, "sqlstate", None) == DEADLOCK
             if not (out_of_turn or deadlock) or victims > GIVE_WAY_RETRIES:
-                raise
+                if not taken:
+                    raise
+                # One row may be the cause (a statement it makes time out): one at a time,
+                # each row's attempts are counted and the others go on.
+                logger.warning("batch failed, going one at a time: %s", exc)
+                return single.postbacks_one_by_one(taken)
             logger.info("batch gave way to another transaction, running it again: %s", exc)
             if out_of_turn:
                 ledger.wait_turns(exc.affiliate_ids)
+        except Exception as exc:
+            if not taken:
+                raise
+            # A poison row (a value a column cannot hold, a payload that trips a bug) fails
+            # the whole batch: one at a time, it alone is marked failed and the rest go on.
+            logger.warning("batch failed, going one at a time: %r", exc)
+            return single.postbacks_one_by_one(taken)
         finally:
             taking.release(quiet=True)
 

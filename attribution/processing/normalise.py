@@ -13,47 +13,11 @@ from django.utils import timezone
 from affiliates.models import App
 from attribution.models import APPLE_KINDS, ConversionType, Postback, PostbackEvent, SourceKind
 from attribution.parsing import skadnetwork
-from attribution.parsing.adapters import NormalisedEvent, PostbackError, SourceSettings, get_adapter
-from attribution.parsing.wire import Malformed, clean_text, payload_of
+from attribution.parsing.adapters import DEFAULT_SETTINGS, PostbackError, SourceSettings
+from attribution.parsing.reading import read_postback
+from attribution.parsing.wire import Malformed, clean_text
 
 logger = logging.getLogger(__name__)
-
-
-# What common event names mean when a source's own mapping does not say.
-DEFAULT_EVENT_MAPPING = {
-    "install": ConversionType.INSTALL,
-    "registration": ConversionType.REGISTRATION,
-    "complete_registration": ConversionType.REGISTRATION,
-    "af_complete_registration": ConversionType.REGISTRATION,
-    "sign_up": ConversionType.REGISTRATION,
-    "signup": ConversionType.REGISTRATION,
-    "reg": ConversionType.REGISTRATION,
-    "ftd": ConversionType.FTD,
-    "first_deposit": ConversionType.FTD,
-    "af_first_deposit": ConversionType.FTD,
-    "deposit": ConversionType.DEPOSIT,
-    "af_deposit": ConversionType.DEPOSIT,
-    "purchase": ConversionType.PURCHASE,
-    "af_purchase": ConversionType.PURCHASE,
-    "withdrawal": ConversionType.WITHDRAWAL,
-    "bonus": ConversionType.BONUS,
-    "chargeback": ConversionType.CHARGEBACK,
-}
-
-
-def conversion_type_for(
-    *, kind: str, event_name: str, mapping: dict[str, str], event_token: str = ""
-) -> str:
-    """Our conversion type for a sender's event: the source's mapping (by the event's permanent
-    token where the sender has one, as Adjust does, then by name), then the defaults."""
-    name = event_name.strip().lower()
-    own = {str(k).strip().lower(): v for k, v in (mapping or {}).items()}
-    for key in (event_token.strip().lower(), name):
-        if key and key in own and own[key] in ConversionType.values:
-            return own[key]
-    if kind in (PostbackEvent.Kind.INSTALL, PostbackEvent.Kind.REATTRIBUTION):
-        return ConversionType.INSTALL
-    return DEFAULT_EVENT_MAPPING.get(name, ConversionType.CUSTOM)
 
 
 def app_for_identifier(identifier: str, platform: str) -> App | None:
@@ -82,12 +46,18 @@ def _field_sizes() -> dict[str, int | None]:
 def _mmp_event(
     row: Postback, app_for: Callable[[str, str], App | None] = app_for_identifier
 ) -> dict[str, Any]:
-    payload = payload_of(
-        method=row.method, query=row.query, body=row.body, content_type=row.content_type
-    )
     source = row.source
-    settings = SourceSettings(revenue_unit=source.revenue_unit) if source else SourceSettings()
-    event: NormalisedEvent = get_adapter(row.kind).parse(payload, settings)
+    # The door's own reading of the same stored text: what it accepted, this reads alike.
+    reading = read_postback(
+        kind=row.kind,
+        method=row.method,
+        query=row.query,
+        body=row.body,
+        content_type=row.content_type,
+        event_mapping=source.event_mapping if source else {},
+        settings=SourceSettings(revenue_unit=source.revenue_unit) if source else DEFAULT_SETTINGS,
+    )
+    event = reading.event
     app = source.app if source and source.app_id else app_for(event.app_id, event.platform)
     sizes = _field_sizes()
     # Flat values (str, Decimal, datetime, bool): no need for dataclasses.asdict's deep copies.
@@ -102,12 +72,7 @@ def _mmp_event(
         "ip": fields["ip"] or None,
         "app": app,
         "app_identifier": event.app_id[:255],
-        "conversion_type": conversion_type_for(
-            kind=event.kind,
-            event_name=event.event_name,
-            mapping=source.event_mapping if source else {},
-            event_token=event.event_token,
-        ),
+        "conversion_type": reading.conversion_type,
     }
 
 
@@ -152,11 +117,11 @@ def event_values(
     return _clean(values)
 
 
-def row_failed(row: Postback, exc: Exception) -> None:
-    """Accepted at the door but not readable now (an adapter changed): keep it for a manager
-    and for ``reprocess``, never drop it."""
+def row_failed(row: Postback, exc: Exception | str, *, what: str = "could not be parsed") -> None:
+    """Accepted at the door but not processable now (an adapter changed, a value the database
+    refused): keep it for a manager to re-run from ingestion health, never drop it."""
     row.status = Postback.Status.FAILED
-    row.reason = f"could not be parsed: {exc}"[:2000]
+    row.reason = f"{what}: {exc}"[:2000]
     row.processed_at = timezone.now()
     row.save(update_fields=["status", "reason", "attempts", "processed_at"])
     logger.warning("postback failed id=%s reason=%s", row.pk, row.reason)

@@ -3,7 +3,14 @@ remembered by, the organic events it adopts, and the operator's later reports of
 
 import logging
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    transaction,
+)
 from django.utils import timezone
 
 from affiliates.models import Campaign
@@ -25,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 
 CLAIM_RETRIES = 5
+
+# Errors that say the database is busy or away, not that the row is bad: the task retries them.
+TRANSIENT = (OperationalError, InterfaceError)
 
 
 def _remember(conversion: Conversion, event: PostbackEvent) -> None:
@@ -137,14 +147,24 @@ REPORTABLE_REASONS = (Reason.OK, Reason.ORGANIC, Reason.DECLINED)
 def conversion_reported(*, conversion: Conversion, event: PostbackEvent) -> Conversion:
     """Apply the operator's later report of a transaction to its conversion (``first_report``).
 
-    Approved, pending or declined: the deposit the operator confirms, holds or declines, with
-    the ledger (a paid commission is reversed), rollups, an audit row and the affiliate's
-    postbacks following. A report without a status, or one that would override a fraud rule, a
-    lost claim or a manager's decision, changes nothing; the event is kept either way.
+    Approved, pending or declined, also back to an earlier status: the deposit the operator
+    confirms, holds or declines, with the ledger (a paid commission is reversed), rollups, an
+    audit row and the affiliate's postbacks following. A report older (by its own time) than
+    one already applied changes nothing, as does a report without a status, or one that would
+    override a fraud rule, a lost claim or a manager's decision; the event is kept either way.
     """
     wanted = REPORTED_STATUS.get(event.status)
     if wanted is None or not conversion.is_winner or conversion.reason not in REPORTABLE_REASONS:
         return conversion
+    if event.occurred_at is not None and (
+        PostbackEvent.objects.filter(
+            source_id=event.source_id, txid=event.txid, occurred_at__gt=event.occurred_at
+        )
+        .exclude(status="")
+        .exclude(pk=event.pk)
+        .exists()
+    ):
+        return conversion  # a report of a later time of its own came first: it stands
     if wanted == Conversion.Status.REJECTED:
         reason = Reason.DECLINED
     else:
@@ -180,13 +200,7 @@ def conversion_for_event(*, event: PostbackEvent) -> Conversion:
     return conversion
 
 
-def postback_process(*, postback_id: int) -> str:
-    """Turn one received inbox row into its normalised event and conversion; returns its status.
-
-    Idempotent: a row already handled (or gone) is left alone, the row lock lets one worker in at
-    a time, and the event's one-to-one key makes a second event impossible. A worker killed
-    mid-way rolls back and leaves the row ``received`` for a redelivery or the sweep.
-    """
+def _process(postback_id: int) -> str:
     # Rollup rows are written last, just before the commit (see keep.deferred).
     with transaction.atomic(), keep.deferred():
         row = (
@@ -197,6 +211,11 @@ def postback_process(*, postback_id: int) -> str:
         )
         if row is None:
             return "skipped"
+        if row.attempts >= settings.POSTBACK_MAX_ATTEMPTS:
+            normalise.row_failed(
+                row, f"gave up after {row.attempts} attempts; {row.reason}", what="failed"
+            )
+            return row.status
         row.attempts += 1
         try:
             values = normalise.event_values(row)
@@ -213,9 +232,92 @@ def postback_process(*, postback_id: int) -> str:
     return row.status
 
 
+def _attempt_counted(postback_id: int, exc: Exception) -> str | None:
+    """Count a failed attempt on a row still waiting, in a transaction of its own; the row is
+    failed once it has had POSTBACK_MAX_ATTEMPTS. Its status, or None when the database cannot
+    take even that: it is away, and the task's retry waits for it."""
+    error = f"{type(exc).__name__}: {exc}"
+    try:
+        with transaction.atomic():
+            row = (
+                Postback.objects.select_for_update(of=("self",))
+                .filter(pk=postback_id, status=Postback.Status.RECEIVED)
+                .first()
+            )
+            if row is None:
+                return "skipped"
+            row.attempts += 1
+            if row.attempts >= settings.POSTBACK_MAX_ATTEMPTS:
+                normalise.row_failed(
+                    row, f"gave up after {row.attempts} attempts; the last: {error}", what="failed"
+                )
+            else:
+                row.reason = f"attempt {row.attempts} failed: {error}"[:2000]
+                row.save(update_fields=["attempts", "reason"])
+            return row.status
+    except DatabaseError:
+        return None
+
+
+def _quarantine(postback_id: int, exc: Exception) -> str:
+    """A row the worker cannot process (a value its columns cannot hold, a bug a payload
+    triggers) is marked failed with the error, in a transaction of its own, and the rows behind
+    it go on; a manager re-runs it from ingestion health once the cause is fixed."""
+    with transaction.atomic():
+        row = (
+            Postback.objects.select_for_update(of=("self",))
+            .filter(pk=postback_id, status=Postback.Status.RECEIVED)
+            .first()
+        )
+        if row is None:
+            return "skipped"
+        row.attempts += 1
+        normalise.row_failed(row, f"{type(exc).__name__}: {exc}", what="could not be processed")
+        return row.status
+
+
+def _one(postback_id: int) -> tuple[str, Exception | None]:
+    """The row's status, and the transient error its attempt met (counted on the row)."""
+    try:
+        return _process(postback_id), None
+    except TRANSIENT as exc:
+        status = _attempt_counted(postback_id, exc)
+        if status is None:
+            raise  # the database is away: the task's retry waits for it
+        return (status, None) if status != Postback.Status.RECEIVED else ("retry", exc)
+    except Exception as exc:
+        logger.exception("postback could not be processed id=%s", postback_id)
+        return _quarantine(postback_id, exc), None
+
+
+def postback_process(*, postback_id: int) -> str:
+    """Turn one received inbox row into its normalised event and conversion; returns its status.
+
+    Idempotent: a row already handled (or gone) is left alone, the row lock lets one worker in at
+    a time, and the event's one-to-one key makes a second event impossible. A worker killed
+    mid-way rolls back and leaves the row ``received`` for a redelivery or the sweep.
+
+    Never a stuck pipeline: a row that fails for a reason of its own is marked failed at once
+    (``_quarantine``); one that meets a transient database error (``TRANSIENT``, raised again
+    for the task's retry) has the attempt counted and is given up on after
+    POSTBACK_MAX_ATTEMPTS.
+    """
+    status, transient = _one(postback_id)
+    if transient is not None:
+        raise transient
+    return status
+
+
 def postbacks_one_by_one(postback_ids: list[int]) -> dict[str, int]:
+    """Each row in its own transaction. A row meeting a transient error does not hold up the
+    rows after it: they are processed, and the error is raised at the end for the task's retry
+    (after which the row is taken again, and given up on once it has had its attempts)."""
     counts: dict[str, int] = {}
+    transient: Exception | None = None
     for postback_id in postback_ids:
-        status = postback_process(postback_id=postback_id)
+        status, error = _one(postback_id)
+        transient = error or transient
         counts[status] = counts.get(status, 0) + 1
+    if transient is not None:
+        raise transient
     return counts

@@ -1,9 +1,9 @@
 """Try a postback: how a pasted URL or body would be read, keyed and credited, storing nothing.
 
 Pure reads: a dry run of the worker's step. It runs the same code as the door and the worker
-(``parsing.wire.payload_of``, the source's adapter with its settings, ``normalise.event_values``,
-``crediting.decide.build_conversion``) on unsaved rows, so what a manager sees is what a real
-postback would get, and nothing is counted, stored or sent.
+(``parsing.reading.read_postback``: the source's adapter with its settings;
+``normalise.event_values``, ``crediting.decide.build_conversion``) on unsaved rows, so what a
+manager sees is what a real postback would get, and nothing is counted, stored or sent.
 """
 
 from __future__ import annotations
@@ -16,14 +16,9 @@ from django.utils import timezone
 
 from attribution.crediting.decide import build_conversion
 from attribution.models import Conversion, Postback, PostbackEvent, PostbackSource
-from attribution.parsing.adapters import (
-    ADAPTERS,
-    NormalisedEvent,
-    PostbackError,
-    SourceSettings,
-    get_adapter,
-)
-from attribution.parsing.wire import Malformed, bounded_key, payload_of
+from attribution.parsing.adapters import ADAPTERS, NormalisedEvent, PostbackError, SourceSettings
+from attribution.parsing.reading import read_postback
+from attribution.parsing.wire import Malformed, bounded_key
 from attribution.processing.normalise import event_values
 
 __all__ = ["Trial", "postback_try"]
@@ -77,10 +72,15 @@ def postback_try(*, source: PostbackSource, pasted: str, body: str = "") -> Tria
         else ("application/x-www-form-urlencoded" if body else "")
     )
     try:
-        payload = payload_of(method=method, query=query, body=body, content_type=content_type)
-        event = get_adapter(source.kind).parse(
-            payload, SourceSettings(revenue_unit=source.revenue_unit)
-        )
+        event = read_postback(
+            kind=source.kind,
+            method=method,
+            query=query,
+            body=body,
+            content_type=content_type,
+            event_mapping=source.event_mapping,
+            settings=SourceSettings(revenue_unit=source.revenue_unit),
+        ).event
     except (Malformed, PostbackError) as exc:
         return Trial(error=str(exc), http_status=400)
 

@@ -4,11 +4,13 @@ and which rows are still waiting, for the sweep."""
 import logging
 from datetime import timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
+from affiliates.services import Actor, audit_record
 from attribution.models import Postback
 from attribution.processing import batch, single
+from portal.lib import queue
 
 logger = logging.getLogger(__name__)
 
@@ -33,3 +35,24 @@ def postbacks_waiting(*, older_than: timedelta, limit: int) -> list[int]:
         .order_by("received_at")
         .values_list("id", flat=True)[:limit]
     )
+
+
+def postbacks_rerun(*, postback_ids: list[int], actor: Actor) -> int:
+    """Send failed inbox rows through the worker again (once their cause is fixed); returns how
+    many. Each goes back to ``received`` with its attempts reset, an audit row saying who."""
+    with transaction.atomic():
+        rows = list(
+            Postback.objects.select_for_update(of=("self",))
+            .filter(pk__in=postback_ids, status=Postback.Status.FAILED)
+            .order_by("pk")
+        )
+        for row in rows:
+            note = f"re-run; it had failed: {row.reason}"
+            row.status, row.attempts, row.reason, row.processed_at = "received", 0, "", None
+            row.save(update_fields=["status", "attempts", "reason", "processed_at"])
+            audit_record(
+                obj=row, field="status", old="failed", new="received", actor=actor, note=note
+            )
+        if rows:
+            queue.publish_on_commit("attribution.process_postbacks", [row.pk for row in rows])
+    return len(rows)

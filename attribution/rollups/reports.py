@@ -3,26 +3,31 @@ currency, mobile (iOS, Android, SKAN aggregated) beside web. One query per table
 number of rows."""
 
 import zoneinfo
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from affiliates.models import Campaign
-from attribution.models import Conversion, DailyRollup, SubRollup
+from attribution.models import Click, Conversion, DailyRollup, FillState, SubRollup
+from attribution.rollups import keep
 from payouts import fx
-from payouts.models import LedgerEntry
 
 COLUMNS = ("ios", "android", "skan", "web")
 COLUMN_LABELS = {"ios": "iOS", "android": "Android", "skan": "SKAN (aggregated)", "web": "Web"}
+# Commission tied to no conversion (monthly RevShare, tier top-ups): its own row and column.
+MONTHLY = "monthly"
+MONTHLY_LABEL = "RevShare and tier top-ups (monthly)"
 COUNTS = ("clicks", "unique_clicks", "installs", "registrations", "ftds", "deposits", "rejected")
 MONEY = ("deposit_amount", "revenue")
-METRICS = (*COUNTS, *MONEY, "commission")
+EARNINGS = ("commission", "sub_commission")
+METRICS = (*COUNTS, *MONEY, *EARNINGS)
+AMOUNTS = (*MONEY, *EARNINGS)
 PRESETS = {
     "today": "Today",
     "yesterday": "Yesterday",
@@ -32,7 +37,8 @@ PRESETS = {
     "last_month": "Last month",
     "custom": "Custom",
 }
-BREAKDOWNS = ("campaign", "country", "platform", "sub1", "sub2", "sub3", "sub4", "sub5")
+SUBS = ("sub1", "sub2", "sub3", "sub4", "sub5")
+BREAKDOWNS = ("campaign", "country", "platform", *SUBS)
 MAX_DAYS = 366
 
 
@@ -100,6 +106,18 @@ class Filters:
     country: str = ""
     platform: str = ""  # ios, android, skan, web
     channel: str = ""  # mobile, web
+    subs: tuple[str, ...] = ("", "", "", "", "")  # sub1..sub5: one of them at a time
+
+    def __post_init__(self) -> None:
+        if len(self.subs) != len(SUBS):
+            raise ValueError("subs holds sub1..sub5")
+        if sum(1 for value in self.subs if value) > 1:
+            raise ReportError("filter by one sub id at a time (sub1..sub5)")
+
+    @property
+    def sub(self) -> tuple[int, str] | None:
+        """The sub id filter as (1..5, value), if any."""
+        return next(((n, v) for n, v in enumerate(self.subs, start=1) if v), None)
 
     def q(self) -> Q:
         q = Q()
@@ -137,7 +155,7 @@ class Table:
     """Rows of metrics (and mobile/web columns for the summary), with totals."""
 
     currency: str
-    rows: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    rows: dict[str, dict[str, Decimal | None]] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -148,96 +166,125 @@ class Table:
                 out[metric] = None if value is None or out[metric] is None else out[metric] + value
         return out
 
-    def mobile(self) -> dict[str, Decimal]:
-        out: dict[str, Decimal] = dict.fromkeys(METRICS, Decimal(0))
+    def mobile(self) -> dict[str, Decimal | None]:
+        out: dict[str, Decimal | None] = dict.fromkeys(METRICS, Decimal(0))
         for column in ("ios", "android", "skan"):
             for metric, value in self.rows.get(column, {}).items():
-                out[metric] += value
+                out[metric] = None if value is None or out[metric] is None else out[metric] + value
         return out
 
 
-def _blank() -> dict[str, Decimal]:
-    return dict.fromkeys(METRICS, Decimal(0))
+def _blank(*, unique: bool = True) -> dict[str, Decimal | None]:
+    row: dict[str, Decimal | None] = dict.fromkeys(METRICS, Decimal(0))
+    if not unique:
+        row["unique_clicks"] = None  # not kept per sub id value
+    return row
 
 
 def _rollups(affiliate_ids: Iterable[int] | None, period: Period, filters: Filters) -> QuerySet:
-    """Rollup rows of the period; ``affiliate_ids`` None means the whole program."""
-    rows = DailyRollup.objects.filter(filters.q(), day__gte=period.start, day__lte=period.end)
+    """Rollup rows of the period under the filters; ``affiliate_ids`` None: the whole program.
+
+    A sub id filter reads the sub id rows (kept on every other dimension too), where unique
+    clicks are not kept.
+    """
+    sub = filters.sub
+    if sub is None:
+        rows = DailyRollup.objects.filter(filters.q(), day__gte=period.start, day__lte=period.end)
+    else:
+        rows = SubRollup.objects.filter(
+            filters.q(), sub=sub[0], value=sub[1], day__gte=period.start, day__lte=period.end
+        )
     return rows if affiliate_ids is None else rows.filter(affiliate_id__in=list(affiliate_ids))
 
 
 def _sums(queryset: QuerySet, *group: str) -> QuerySet:
+    kept = {f.name for f in queryset.model._meta.fields}
     return (
         queryset.values(*group, "currency")
-        .annotate(**{f"s_{m}": Sum(m) for m in (*COUNTS, *MONEY)})
+        .annotate(**{f"s_{m}": Sum(m) for m in METRICS if m in kept})
         .order_by()
     )
 
 
-def _fill(row: dict[str, Decimal], values: Mapping, convert: Converter) -> None:
+def _fill(row: dict[str, Decimal | None], values: Mapping, convert: Converter) -> None:
     for metric in COUNTS:
+        if f"s_{metric}" not in values or row[metric] is None:
+            row[metric] = None
+            continue
         row[metric] += Decimal(values[f"s_{metric}"] or 0)
-    for metric in MONEY:
+    for metric in AMOUNTS:
         row[metric] += convert(values[f"s_{metric}"] or Decimal(0), values["currency"])
 
 
-def _commission(
-    affiliate_ids: list[int], period: Period, time_zone: str, convert: Converter, group: str
-) -> dict[str, Decimal]:
-    """Commission earned by conversions of the period (CPA, sub-affiliate, reversals), per
-    ``group`` (a column or key of the conversion); period-based RevShare goes under "revshare"."""
-    start, end = period.bounds(time_zone)
-    entries = LedgerEntry.objects.filter(beneficiary_id__in=affiliate_ids).exclude(status="void")
-    by_conversion = (
-        entries.filter(conversion__occurred_at__gte=start, conversion__occurred_at__lt=end)
-        .values(f"conversion__{group}", "conversion__method", "currency")
-        .annotate(total=Sum("amount"))
-        .order_by()
+def _live_clicks(
+    affiliate_ids: Iterable[int] | None, period: Period, filters: Filters
+) -> tuple[dict, dict]:
+    """The period's clicks above the fill's watermark, counted as the fill will count them:
+    (daily rows, sub id rows) keyed as ``keep`` keys them. The rollups hold the clicks up to
+    the watermark; these few are read live, so a click shows on the next page load.
+
+    One query, whatever the data's size: the clicks since the last fill (a minute's worth),
+    found by primary key. Unique clicks are counted among these, not across the rollups too.
+    """
+    utc_start = datetime.combine(period.start, datetime.min.time(), UTC)
+    utc_end = datetime.combine(period.end + timedelta(days=1), datetime.min.time(), UTC)
+    watermark = FillState.objects.filter(name="clicks").values("last_id")[:1]
+    clicks = Click.objects.filter(
+        pk__gt=Coalesce(Subquery(watermark), Value(0)),
+        # Every time zone's local days lie within 14 hours of the UTC days.
+        created_at__gte=utc_start - timedelta(hours=14),
+        created_at__lt=utc_end + timedelta(hours=14),
     )
-    out: dict[str, Decimal] = defaultdict(Decimal)
-    for row in by_conversion:
-        key = row[f"conversion__{group}"]
-        if group == "platform" and row["conversion__method"] == "skan":
-            key = "skan"
-        if key is None:
-            key = "0" if group == "campaign_id" else ""
-        out[str(key)] += convert(row["total"], row["currency"])
-    periodic = (
-        entries.filter(
-            conversion__isnull=True, period__gte=period.start.replace(day=1), period__lte=period.end
-        )
-        .values("currency")
-        .annotate(total=Sum("amount"))
-        .order_by()
-    )
-    for row in periodic:
-        out["revshare"] += convert(row["total"], row["currency"])
-    return out
+    if affiliate_ids is not None:
+        clicks = clicks.filter(affiliate_id__in=list(affiliate_ids))
+    if filters.campaign_id:
+        clicks = clicks.filter(campaign_id=filters.campaign_id)
+    if filters.country:
+        clicks = clicks.filter(country=filters.country.upper())
+    if filters.platform:
+        clicks = clicks.filter(platform=filters.platform)
+    if filters.channel == "web":
+        clicks = clicks.filter(platform="web")
+    elif filters.channel:
+        clicks = clicks.exclude(platform="web")
+    if filters.sub is not None:
+        clicks = clicks.filter(**{f"sub{filters.sub[0]}": filters.sub[1]})
+    found = list(clicks.values_list(*keep.CLICK_FIELDS, "affiliate__time_zone"))
+    zones = {row[0]: row[-1] for row in found}
+    daily, _, subs = keep.click_rows((row[:-1] for row in found), zones)
+    inside = {k: v for k, v in daily.items() if period.start <= k[0] <= period.end}
+    inside_subs = {k: v for k, v in subs.items() if period.start <= k[0] <= period.end}
+    return inside, inside_subs
+
+
+def _add_clicks(row: dict[str, Decimal | None], values: Mapping[str, int]) -> None:
+    row["clicks"] += values["clicks"]
+    if row["unique_clicks"] is not None:
+        row["unique_clicks"] += values.get("unique_clicks", 0)
 
 
 def summary(
     *,
-    affiliate_ids: list[int],
+    affiliate_ids: list[int] | None,
     period: Period,
     filters: Filters,
     currency: str,
-    time_zone: str,
-    with_commission: bool = True,
+    time_zone: str = "",
 ) -> Table:
-    """The KPIs per column: iOS, Android, SKAN (aggregated) and web."""
+    """The KPIs per column: iOS, Android, SKAN (aggregated) and web; commission split into the
+    affiliate's own and its share of its sub-affiliates'. Monthly commission that no conversion
+    carries (RevShare, tier top-ups) gets a row of its own."""
     convert = Converter(currency, period.end)
-    table = Table(currency, {c: _blank() for c in COLUMNS}, dict(COLUMN_LABELS))
+    unique = filters.sub is None
+    table = Table(currency, {c: _blank(unique=unique) for c in COLUMNS}, dict(COLUMN_LABELS))
     for values in _sums(_rollups(affiliate_ids, period, filters), "platform"):
-        _fill(table.rows.setdefault(values["platform"], _blank()), values, convert)
-    if with_commission:
-        commission = _commission(affiliate_ids, period, time_zone, convert, "platform")
-        for column, amount in commission.items():
-            if column == "revshare":
-                continue
-            table.rows.setdefault(column, _blank())["commission"] += amount
-        if commission.get("revshare"):
-            table.rows["revshare"] = {**_blank(), "commission": commission["revshare"]}
-            table.labels["revshare"] = "RevShare (monthly)"
+        column = values["platform"] or MONTHLY
+        _fill(table.rows.setdefault(column, _blank(unique=unique)), values, convert)
+    live, _ = _live_clicks(affiliate_ids, period, filters)
+    for key, values in live.items():
+        _add_clicks(table.rows.setdefault(key[4], _blank(unique=unique)), values)
+    if MONTHLY in table.rows:
+        table.labels[MONTHLY] = MONTHLY_LABEL
     return table
 
 
@@ -249,47 +296,23 @@ def daily(
     currency: str,
     time_zone: str = "",
 ) -> list[dict]:
-    """One row a day: mobile and web side by side (clicks, installs, registrations, FTDs...)."""
+    """One row a day: mobile and web side by side (clicks, installs, registrations, FTDs,
+    commission...), and the day's monthly commission (RevShare, tier top-ups) apart."""
     convert = Converter(currency, period.end)
-    days = {d: {"mobile": _blank(), "web": _blank()} for d in period.days}
+    unique = filters.sub is None
+    days = {
+        d: {channel: _blank(unique=unique) for channel in ("mobile", "web", MONTHLY)}
+        for d in period.days
+    }
     for values in _sums(_rollups(affiliate_ids, period, filters), "day", "channel"):
-        _fill(days[values["day"]][values["channel"]], values, convert)
-    if affiliate_ids is not None and time_zone:
-        for (day, channel), amount in _commission_by_day(
-            affiliate_ids, period, time_zone, convert
-        ).items():
-            if day in days:
-                days[day][channel]["commission"] += amount
+        _fill(days[values["day"]][values["channel"] or MONTHLY], values, convert)
+    live, _ = _live_clicks(affiliate_ids, period, filters)
+    for key, values in live.items():
+        _add_clicks(days[key[0]][key[3]], values)
     return [{"day": d, **split} for d, split in days.items()]
 
 
-def _commission_by_day(
-    affiliate_ids: list[int], period: Period, time_zone: str, convert: Converter
-) -> dict[tuple[date, str], Decimal]:
-    """Commission per local day and channel of the conversions behind it."""
-    start, end = period.bounds(time_zone)
-    zone = zoneinfo.ZoneInfo(time_zone)
-    rows = (
-        LedgerEntry.objects.filter(
-            beneficiary_id__in=affiliate_ids,
-            conversion__occurred_at__gte=start,
-            conversion__occurred_at__lt=end,
-        )
-        .exclude(status="void")
-        .values_list("conversion__occurred_at", "conversion__channel", "amount", "currency")
-    )
-    out: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
-    for occurred_at, channel, amount, entry_currency in rows.iterator(chunk_size=5000):
-        out[(occurred_at.astimezone(zone).date(), channel)] += convert(amount, entry_currency)
-    return out
-
-
-GROUP_FIELDS = {
-    "campaign": "campaign_id",
-    "country": "country",
-    "platform": "platform",
-    **{f"sub{n}": f"click__sub{n}" for n in range(1, 6)},
-}
+GROUP_FIELDS = {"campaign": "campaign_id", "country": "country", "platform": "platform"}
 
 
 def breakdown(
@@ -299,7 +322,7 @@ def breakdown(
     period: Period,
     filters: Filters,
     currency: str,
-    time_zone: str,
+    time_zone: str = "",
 ) -> Table:
     """The period's figures by campaign, country, platform or sub id value, commission too.
 
@@ -310,38 +333,52 @@ def breakdown(
         raise ReportError(f"unknown breakdown {by!r}; use one of {', '.join(BREAKDOWNS)}")
     convert = Converter(currency, period.end)
     table = Table(currency)
-    if by.startswith("sub"):
+    sub = filters.sub
+    if by in SUBS:
+        n = SUBS.index(by) + 1
+        if sub is not None and sub[0] != n:
+            raise ReportError(f"a {by} breakdown can be filtered by {by} only, not by sub{sub[0]}")
         rows = SubRollup.objects.filter(
-            affiliate_id__in=affiliate_ids,
-            sub=int(by[3]),
-            day__gte=period.start,
+            filters.q(), affiliate_id__in=affiliate_ids, sub=n, day__gte=period.start,
             day__lte=period.end,
-        )
-        if filters.campaign_id:
-            rows = rows.filter(campaign_id=filters.campaign_id)
-        kept = ("clicks", "installs", "registrations", "ftds", "deposits", "rejected", *MONEY)
-        sums = (
-            rows.values("value", "currency").annotate(**{f"s_{m}": Sum(m) for m in kept}).order_by()
-        )
-        for values in sums:
-            values = {**{f"s_{m}": 0 for m in COUNTS}, **values}
-            _fill(table.rows.setdefault(values["value"], _blank()), values, convert)
-        overall = _blank()
-        for values in _sums(
-            _rollups(affiliate_ids, period, Filters(campaign_id=filters.campaign_id))
-        ):
-            _fill(overall, values, convert)
-        rest = {m: overall[m] - sum(r[m] for r in table.rows.values()) for m in METRICS}
-        if any(rest[m] for m in (*kept,)):
-            table.rows[""] = rest
-        for row in table.rows.values():
-            row["unique_clicks"] = None
+        )  # fmt: skip
+        if sub is not None:
+            rows = rows.filter(value=sub[1])
+        for values in _sums(rows, "value"):
+            _fill(table.rows.setdefault(values["value"], _blank(unique=False)), values, convert)
+        live, live_subs = _live_clicks(affiliate_ids, period, filters)
+        for key, values in live_subs.items():
+            if key[7] == n:
+                _add_clicks(table.rows.setdefault(key[8], _blank(unique=False)), values)
+        if sub is None:
+            overall = _blank(unique=False)
+            for values in _sums(_rollups(affiliate_ids, period, filters)):
+                _fill(overall, values, convert)
+            for values in live.values():
+                _add_clicks(overall, values)
+            rest = {
+                m: None
+                if overall[m] is None
+                else overall[m] - sum(r[m] for r in table.rows.values())
+                for m in METRICS
+            }
+            if any(rest[m] for m in METRICS if rest[m] is not None):
+                table.rows[""] = rest
         table.labels = {k: k or f"(no {by})" for k in table.rows}
     else:
         key = GROUP_FIELDS[by]
         for values in _sums(_rollups(affiliate_ids, period, filters), key):
-            _fill(table.rows.setdefault(str(values[key]), _blank()), values, convert)
+            _fill(
+                table.rows.setdefault(str(values[key]), _blank(unique=sub is None)), values, convert
+            )
+        position = {"campaign": 2, "country": 5, "platform": 4}[by]
+        live, _ = _live_clicks(affiliate_ids, period, filters)
+        for live_key, values in live.items():
+            row = table.rows.setdefault(str(live_key[position]), _blank(unique=sub is None))
+            _add_clicks(row, values)
         table.labels = {k: k or "(unknown)" for k in table.rows}
+        if by == "platform" and "" in table.rows:
+            table.labels[""] = MONTHLY_LABEL
     if by == "campaign":
         names = dict(
             Campaign.objects.filter(pk__in=[int(k) for k in table.rows if k != "0"]).values_list(
@@ -349,11 +386,41 @@ def breakdown(
             )
         )
         table.labels = {k: names.get(int(k), "(no campaign)") for k in table.rows}
-    commission = _commission(affiliate_ids, period, time_zone, convert, GROUP_FIELDS[by])
-    for key, amount in commission.items():
-        if key != "revshare":
-            table.rows.setdefault(key, _blank())["commission"] += amount
-            table.labels.setdefault(key, key or "(unknown)")
+    return table
+
+
+def sub_affiliates(
+    *, affiliate_id: int, sub_ids: list[int], period: Period, currency: str
+) -> Table:
+    """One row per sub-affiliate: their clicks, FTDs and revenue, and what the affiliate earned
+    from them (its share of their commission); a row for deeper levels when there is any."""
+    convert = Converter(currency, period.end)
+    table = Table(currency, {str(pk): _blank() for pk in sub_ids})
+    own = DailyRollup.objects.filter(
+        affiliate_id__in=sub_ids, sub_affiliate_id=0, day__gte=period.start, day__lte=period.end
+    )
+    for values in _sums(own, "affiliate_id"):
+        row = table.rows[str(values["affiliate_id"])]
+        _fill(row, {**values, "s_commission": 0, "s_sub_commission": 0}, convert)
+    live, _ = _live_clicks(sub_ids, period, Filters())
+    for key, values in live.items():
+        _add_clicks(table.rows[str(key[1])], values)
+    shares = (
+        DailyRollup.objects.filter(
+            affiliate_id=affiliate_id, day__gte=period.start, day__lte=period.end
+        )
+        .exclude(sub_affiliate_id=0)
+        .values("sub_affiliate_id", "currency")
+        .annotate(s=Sum("sub_commission"))
+        .order_by()
+    )
+    for values in shares:
+        key = str(values["sub_affiliate_id"])
+        if key not in table.rows:
+            key = "deeper"
+            table.labels[key] = "Deeper levels"
+        row = table.rows.setdefault(key, _blank())
+        row["sub_commission"] += convert(values["s"] or Decimal(0), values["currency"])
     return table
 
 

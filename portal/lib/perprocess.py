@@ -30,3 +30,9 @@ class PerProcess(Generic[T]):
         """This process's object if it has made one, without making it."""
         made = self._made
         return made[1] if made is not None and made[0] == os.getpid() else None
+
+    def forget(self) -> T | None:
+        """This process's object, no longer kept (the next ``get`` makes a new one)."""
+        with self._lock:
+            made, self._made = self._made, None
+        return made[1] if made is not None and made[0] == os.getpid() else None

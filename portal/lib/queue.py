@@ -16,6 +16,7 @@ TaskName = Literal[
     "attribution.process_postbacks",
     "attribution.dispatch_outbound",
     "attribution.send_outbound",
+    "affiliates.send_notification_email",
 ]
 TASK_NAMES: tuple[str, ...] = get_args(TaskName)
 

@@ -111,6 +111,32 @@ def test_the_dashboard_puts_mobile_and_web_side_by_side(client, alices_month):
     assert cells(page.content, "clicks")["total"] == "3"
 
 
+def test_revenue_shows_what_the_operator_reported_and_no_empty_row(client, alices_month, appsflyer):
+    # given a casino program: deposits reported (40.00 in the app, 25.00 on the web), no
+    # in-app purchases
+    client.force_login(alices_month.user)
+    page = client.get(reverse("affiliate-dashboard"), {"period": "last7"})
+
+    # then the revenue row is the deposits, and there is no row of purchase revenue at all
+    assert b"Revenue: deposits" in page.content
+    revenue = cells(page.content, "deposit_amount")
+    assert (revenue["ios"], revenue["web"], revenue["total"]) == ("40.00", "25.00", "65.00")
+    assert b'data-metric="revenue"' not in page.content
+
+    # when the app reports a purchase, its revenue row appears with it
+    postback(
+        client,
+        appsflyer,
+        appsflyer_id="af-1",
+        event_name="af_purchase",
+        event_revenue="4.99",
+        event_revenue_currency="EUR",
+        event_time=(NOW - timedelta(hours=5)).strftime("%Y-%m-%d %H:%M:%S"),
+    )
+    page = client.get(reverse("affiliate-dashboard"), {"period": "last7"})
+    assert cells(page.content, "revenue")["ios"] == "4.99"
+
+
 def test_the_period_and_filters_change_the_numbers(client, alices_month):
     client.force_login(alices_month.user)
     today = client.get(reverse("affiliate-dashboard"), {"period": "today"})
@@ -294,6 +320,8 @@ def test_signing_up_waits_for_approval_and_a_referral_makes_a_sub_affiliate(clie
     assert response.status_code == 302
     newbie = Affiliate.objects.get(user__username="newbie")
     assert (newbie.status, newbie.parent, newbie.time_zone) == ("pending", alice, "Europe/Malta")
+    # the applicant logs in and waits for approval
+    client.post(reverse("login"), {"username": "newbie", "password": "a-Long-passw0rd!"})
     assert client.get(reverse("affiliate-dashboard")).status_code == 403
 
 

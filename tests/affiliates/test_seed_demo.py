@@ -11,6 +11,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from affiliates.demo import seed_demo
+from affiliates.management.commands.seed_demo import TRY_USER_AGENT
 from affiliates.models import Campaign
 from attribution import tasks
 from attribution.ingestion import handoff
@@ -44,7 +45,23 @@ def test_the_demo_names_the_address_the_portal_answers_on():
     assert all(s["url"].startswith(f"{base}/") for s in demo["postback_sources"])
     callback = quote(f"{base}/postbacks/adjust/", safe="")
     assert Campaign.objects.filter(android_url__contains=callback).exists()
-    assert f"curl -sI {base}/c/" in again.getvalue()
+    assert f"' {base}/c/" in again.getvalue()
+
+
+def test_the_link_it_suggests_trying_records_a_click(client):
+    # given the demo and the command it prints
+    out = StringIO()
+    call_command("seed_demo", "--clicks", "0", "--base-url", "http://testserver", stdout=out)
+    [line] = [line for line in out.getvalue().splitlines() if "try a link:" in line]
+    path = "/c/" + line.rsplit("/c/", 1)[1]
+    assert "curl -s -o /dev/null" in line and " -I" not in line  # a GET, not a HEAD
+
+    # when that request is made with the user agent the command gives
+    response = client.get(path, HTTP_USER_AGENT=TRY_USER_AGENT)
+
+    # then it is a click
+    assert response.status_code == 302
+    assert Click.objects.filter(link__code=path.removeprefix("/c/")).count() == 1
 
 
 IPHONE = (

@@ -11,8 +11,10 @@ from rest_framework.test import APIClient
 from affiliates.models import Affiliate
 from attribution.rollups import keep
 from payouts.models import Payout, PayoutRun
+from payouts.reports import pseudonym
 from tests.attribution.test_crediting import af_install, click
 from tests.factories import AffiliateFactory, TrackingLinkFactory, UserFactory
+from tests.payouts.helpers import day, register, send_activity
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +68,9 @@ def world(client, alice, bob, charlie, campaign, appsflyer) -> SimpleNamespace:
     payout = Payout.objects.create(
         run=run, affiliate=alice, amount=Decimal("120.00"), currency="EUR", reference="ALICE-REF"
     )
+    # A player alice brought, with a month of activity for the player and cohort reports.
+    register(alice, campaign, "ALICE-PLAYER", type="ftd", amount="10", at=T0)
+    send_activity(campaign, day("ALICE-PLAYER", "2026-11-03", ggr="4242.42"))
     TrackingLinkFactory(affiliate=bob, campaign=campaign, name="bob's link")
     TrackingLinkFactory(affiliate=charlie, campaign=campaign, name="charlie's link")
     return SimpleNamespace(
@@ -76,5 +81,12 @@ def world(client, alice, bob, charlie, campaign, appsflyer) -> SimpleNamespace:
         conversion=install,
         payout=payout,
         # Strings that only alice's rows contain: none may appear in another's answer.
-        secrets=[made.link.code, made.click_id, "alice-sub", "ALICE-REF"],
+        secrets=[
+            made.link.code,
+            made.click_id,
+            "alice-sub",
+            "ALICE-REF",
+            pseudonym(campaign.brand_id, "ALICE-PLAYER"),
+            "4242.42",
+        ],
     )

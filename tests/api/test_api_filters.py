@@ -62,7 +62,9 @@ def test_the_campaign_filter_and_the_fields_of_a_conversion(api, alice, campaign
         "campaign": {"id": campaign.pk, "name": campaign.name},
         "occurred_at": "2026-11-04T12:00:00Z",
         "status": "rejected",
-        "reason": "duplicate_claim",
+        # an affiliate gets the plain reason, never the rule's code (managers get duplicate_claim)
+        "reason": "duplicate",
+        "reason_text": "rejected: already credited",
         "revenue": None,
         "currency": "EUR",
         "country": "",

@@ -105,6 +105,7 @@ def existing(world, campaign) -> dict[str, int]:
         "links": world.link.pk,
         "conversions": world.conversion.pk,
         "payouts": world.payout.pk,
+        "payout-runs": world.payout.run_id,
         "plans": CommissionPlan.objects.get(name="Standard CPA").pk,
     }
 

@@ -9,8 +9,8 @@ import pytest
 from affiliates.models import Affiliate
 from attribution.models import Click
 from attribution.rollups import keep, reports
-from tests.attribution.test_crediting import af_install, click, postback
-from tests.factories import TrackingLinkFactory
+from tests.attribution.test_crediting import IPHONE, af_install, click, postback
+from tests.factories import AffiliateFactory, TrackingLinkFactory, UserFactory
 from tests.payouts.helpers import plan
 
 pytestmark = pytest.mark.django_db
@@ -105,7 +105,12 @@ def test_alices_stats_are_the_dashboards_numbers(api, results):
         time_zone=TOKYO,
     )
     assert data["daily"] == [
-        {"day": d["day"].isoformat(), "mobile": as_api(d["mobile"]), "web": as_api(d["web"])}
+        {
+            "day": d["day"].isoformat(),
+            "mobile": as_api(d["mobile"]),
+            "web": as_api(d["web"]),
+            "monthly": as_api(d["monthly"]),
+        }
         for d in days
     ]
 
@@ -237,11 +242,33 @@ def test_an_unknown_breakdown_is_a_400_that_says_why(api, alice):
     assert response.json()["detail"].startswith("unknown breakdown 'sub9'")
 
 
-def test_a_sub_id_breakdown_refuses_filters_its_rollups_do_not_keep(api, alice):
-    response = api(alice.user).get("/api/v1/stats/breakdown/?by=sub2&country=DE")
+def test_a_sub_id_breakdown_follows_the_other_filters(api, results):
+    url = f"/api/v1/stats/breakdown/?{WEEK}&by=sub1"
+
+    web = api(results.alice.user).get(f"{url}&channel=web").json()
+    ios = api(results.alice.user).get(f"{url}&platform=ios").json()
+
+    assert {r["key"]: (r["clicks"], r["commission"]) for r in web["rows"]} == {"seo": (1, "30.00")}
+    assert {r["key"]: (r["clicks"], r["commission"]) for r in ios["rows"]} == {
+        "fb": (1, "2.50"),
+        "tt": (1, "0.00"),
+    }
+
+
+def test_one_sub_id_filters_every_figure_commission_too(api, results):
+    data = api(results.alice.user).get(f"/api/v1/stats/?{WEEK}&sub1=fb").json()
+
+    assert data["totals"]["clicks"] == 1
+    assert data["totals"]["unique_clicks"] is None  # not kept per sub id value
+    assert (data["totals"]["installs"], data["totals"]["commission"]) == (1, "2.50")
+    assert data["columns"]["web"]["commission"] == "0.00"
+
+
+def test_two_sub_id_filters_at_once_are_refused(api, alice):
+    response = api(alice.user).get("/api/v1/stats/?sub1=a&sub2=b")
 
     assert response.status_code == 400
-    assert "campaign only" in response.json()["detail"]
+    assert "one sub id at a time" in response.json()["detail"]
 
 
 def test_the_default_period_is_the_last_seven_local_days(api, alice):
@@ -252,3 +279,102 @@ def test_the_default_period_is_the_last_seven_local_days(api, alice):
     assert data["period"]["preset"] == "last7"
     assert len(data["daily"]) == 7
     assert data["totals"]["commission"] == "0.00"
+
+
+def test_a_country_without_traffic_shows_zero_commission_on_the_api_and_the_dashboard(
+    api, client, results
+):
+    # given alice's commission of the week (2.50 for the install, 30.00 for the FTD)
+    alice = results.alice
+    everything = api(alice.user).get(f"/api/v1/stats/?{WEEK}").json()
+    assert everything["totals"]["commission"] == "32.50"
+
+    # when she filters by a country none of her players came from
+    data = api(alice.user).get(f"/api/v1/stats/?{WEEK}&country=XX").json()
+    client.force_login(alice.user)
+    page = client.get(f"/dashboard/?{WEEK}&country=XX")
+
+    # then clicks, conversions and commission are all zero, on the API and on the page
+    assert (data["totals"]["clicks"], data["totals"]["ftds"]) == (0, 0)
+    assert data["totals"]["commission"] == data["earned"] == "0.00"
+    assert all(d["web"]["commission"] == "0.00" for d in data["daily"])
+    assert page.status_code == 200
+    assert page.context["totals"]["commission"] == 0
+    assert page.context["earned"] == 0
+    assert not any(
+        d["web"]["commission"] or d["mobile"]["commission"] for d in page.context["days"]
+    )
+
+
+def test_platform_channel_and_campaign_filters_apply_to_commission(api, results):
+    alice = results.alice
+    get = lambda query: api(alice.user).get(f"/api/v1/stats/?{WEEK}&{query}").json()  # noqa: E731
+
+    assert get("platform=ios")["totals"]["commission"] == "2.50"
+    assert get("platform=web")["totals"]["commission"] == "30.00"
+    assert get("channel=mobile")["totals"]["commission"] == "2.50"
+    assert get(f"campaign={results.campaign.pk}")["totals"]["commission"] == "32.50"
+    other = TrackingLinkFactory(affiliate=alice).campaign
+    assert get(f"campaign={other.pk}")["totals"]["commission"] == "0.00"
+
+
+def test_a_sub_affiliates_earnings_are_apart_from_the_parents_own(api, client, results, s2s):
+    # given bob, alice's sub-affiliate, whose web player makes an FTD (alice earns 10% of his 30)
+    alice, campaign = results.alice, results.campaign
+    bob = AffiliateFactory(user=UserFactory(username="bob"), parent=alice, time_zone=TOKYO)
+    plan(campaign, name="With overrides", cpa={"ftd": "30.00"}, sub_levels=["10"], affiliate=bob)
+    made = click(client, bob, campaign, at=T0, ip="198.51.100.20")
+    Click.objects.filter(pk=made.pk).update(platform="web")
+    at = int((T0 + timedelta(minutes=5)).timestamp())
+    postback(client, s2s, click_id=made.click_id, event="reg", txid="rb", player_id="pb", time=at)
+    postback(client, s2s, event="ftd", txid="db", player_id="pb", amount="80", currency="EUR",
+             time=at + 600)  # fmt: skip
+    keep.clicks_fill(settle=timedelta(0))
+
+    # when alice reads her week
+    data = api(alice.user).get(f"/api/v1/stats/?{WEEK}").json()
+
+    # then her own web commission is her own FTD's, and bob's share is a line of its own
+    assert data["columns"]["web"]["commission"] == "30.00"
+    assert data["columns"]["web"]["ftds"] == 1
+    assert data["columns"]["web"]["sub_commission"] == "3.00"
+    assert (data["totals"]["commission"], data["from_sub_affiliates"]) == ("32.50", "3.00")
+    assert data["earned"] == "35.50"
+
+    # and her sub-affiliates page has bob's row: his clicks, FTDs, revenue and her override
+    client.force_login(alice.user)
+    page = client.get(f"/dashboard/sub-affiliates/?{WEEK}")
+    row = next(r for r in page.context["rows"] if r["sub"] == bob)
+    assert (row["clicks"], row["ftds"], row["deposit_amount"]) == (1, 1, Decimal("80"))
+    assert row["sub_commission"] == Decimal("3.00")
+    exported = client.get(f"/dashboard/sub-affiliates/?{WEEK}&export=csv").content.decode()
+    assert exported.splitlines()[1].split(",") == [bob.name, "active", "1", "1", "80.00",
+                                                   "0.00", "3.00"]  # fmt: skip
+    # and bob sees none of it
+    mine = api(bob.user).get(f"/api/v1/stats/?{WEEK}").json()
+    assert (mine["totals"]["commission"], mine["from_sub_affiliates"]) == ("30.00", "0.00")
+
+
+def test_a_click_shows_at_once_and_counts_once_after_the_fill(api, client, alice, campaign):
+    # given a link of alice's; the click counters' last fill was a while ago
+    link = TrackingLinkFactory(affiliate=alice, campaign=campaign)
+    keep.clicks_fill(settle=timedelta(0))
+    stats = lambda query="": api(alice.user).get(f"/api/v1/stats/?period=today{query}").json()  # noqa: E731
+
+    # when two visitors click it (an iPhone and a desktop), no fill in between
+    client.get(f"/c/{link.code}?sub1=spring", HTTP_USER_AGENT=IPHONE, REMOTE_ADDR="198.51.100.1")
+    client.get(f"/c/{link.code}", HTTP_USER_AGENT="Mozilla/5.0", REMOTE_ADDR="198.51.100.2")
+
+    # then both show on the very next read, under the filters too
+    now = stats()
+    assert (now["totals"]["clicks"], now["columns"]["ios"]["clicks"]) == (2, 1)
+    assert stats("&channel=web")["totals"]["clicks"] == 1
+    assert stats("&sub1=spring")["totals"]["clicks"] == 1
+    assert stats("&country=XX")["totals"]["clicks"] == 0
+    client.force_login(alice.user)
+    assert client.get("/dashboard/?period=today").context["totals"]["clicks"] == 2
+    # and once the fill has counted them into the rollups, they count once, not twice
+    assert keep.clicks_fill(settle=timedelta(0)) == 2
+    after = stats()
+    assert (after["totals"]["clicks"], after["totals"]["unique_clicks"]) == (2, 2)
+    assert sum(d["mobile"]["clicks"] + d["web"]["clicks"] for d in after["daily"]) == 2

@@ -246,10 +246,39 @@ def test_a_manager_creates_a_plan_and_adds_a_version_with_rules_and_tiers(api, m
     ]
 
 
+def test_a_manager_adds_a_version_paying_revshare_on_ngr(api, manager):
+    plan = CommissionPlan.objects.create(name="Casino NGR")
+
+    made = api(manager).post(
+        f"/api/v1/plans/{plan.pk}/versions/",
+        {
+            "valid_from": "2026-12-01T00:00:00Z",
+            "revshare_percent": "25",
+            "admin_fee_percent": "10",
+            "revshare_basis": "ngr",
+            "ngr_deductions": ["bonuses", "taxes"],
+            "product_percents": {"Casino": "30", "sportsbook": "25"},
+            "ngr_tiers": [{"from_ngr": "10000.00", "revshare_percent": "35"}],
+        },
+        format="json",
+    )
+
+    assert made.status_code == 201, made.content
+    stored = PlanVersion.objects.get(plan=plan)
+    assert (stored.revshare_basis, stored.ngr_deductions) == ("ngr", ["bonuses", "taxes"])
+    assert stored.product_percents == {"casino": "30.0000", "sportsbook": "25.0000"}
+    assert [(t.from_ngr, t.revshare_percent) for t in stored.ngr_tiers.all()] == [
+        (Decimal("10000.00"), Decimal("35"))
+    ]
+
+
 @pytest.mark.parametrize(
     "version",
     [
         {"valid_from": "2026-01-01T00:00:00Z"},  # the plan already has a version from then
+        {"valid_from": "2027-01-01T00:00:00Z", "ngr_deductions": ["wins"]},
+        {"valid_from": "2027-01-01T00:00:00Z", "product_percents": {"casino": "101"}},
+        {"valid_from": "2027-01-01T00:00:00Z", "revshare_basis": "ggr"},
         {"valid_from": "2027-01-01T00:00:00Z", "tiers": [{"from_ftds": 5}, {"from_ftds": 5}]},
         {"valid_from": "2027-01-01T00:00:00Z", "subaffiliate_percents": ["150"]},
         {"valid_from": "2027-01-01T00:00:00Z", "cpa_rules": [{"conversion_type": "x"}]},

@@ -1,10 +1,12 @@
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.utils import timezone
 from ulid import ULID
 
 from affiliates.models import Affiliate, Campaign
-from attribution.models import SUB_MAX, USER_AGENT_MAX, Click
+from attribution.clicks import visitors
+from attribution.models import SUB_MAX, USER_AGENT_MAX, Click, SkippedClicks
 from tests.factories import AppFactory, CampaignFactory, TrackingLinkFactory
 
 IPHONE = (
@@ -194,8 +196,8 @@ def test_a_10kb_sub_id_is_cut_and_stored_safely(client, link):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "user_agent",
-    ["", "\x00\x01\x02", "é" * 5000, "curl/8.5.0", "() { :; }; /bin/bash -c 'x'", "\ud800"[:0]],
-    ids=["empty", "control-chars", "5000-unicode", "curl", "shellshock", "blank"],
+    ["", "\x00\x01\x02", "é" * 5000, "() { :; }; /bin/bash -c 'x'", "\ud800"[:0]],
+    ids=["empty", "control-chars", "5000-unicode", "shellshock", "blank"],
 )
 def test_odd_user_agents_are_cut_and_cleaned(client, link, user_agent):
     response = client.get(f"/c/{link.code}", HTTP_USER_AGENT=user_agent)
@@ -250,6 +252,123 @@ def test_a_post_to_a_link_is_refused(client, link):
 
 
 @pytest.mark.django_db
-def test_the_redirect_does_one_insert_and_one_read(client, link, django_assert_num_queries):
-    with django_assert_num_queries(2):
+def test_the_redirect_does_one_insert_and_reads_its_link_once(
+    client, link, django_assert_num_queries
+):
+    with django_assert_num_queries(2):  # the link, the click
         client.get(f"/c/{link.code}")
+    with django_assert_num_queries(1):  # the click: the link is kept for a few seconds
+        client.get(f"/c/{link.code}")
+
+
+# User agents as their owners document them: api.slack.com/robots,
+# developers.facebook.com/docs/sharing/webmasters/web-crawlers,
+# developers.google.com/search/docs/crawling-indexing/overview-google-crawlers,
+# developer.x.com (Cards: Twitterbot), core.telegram.org (link previews), LinkedIn's
+# "LinkedInBot" (linkedin.com/help: sharing), Discord's embeds, and two HTTP tools.
+BOTS = {
+    "slackbot": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "facebookexternalhit": (
+        "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"
+    ),
+    "googlebot": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "googlebot-smartphone": (
+        "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/126.0.6478.126 Mobile Safari/537.36 "
+        "(compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    ),
+    "twitterbot": "Twitterbot/1.0",
+    "telegram": "TelegramBot (like TwitterBot)",
+    "whatsapp": "WhatsApp/2.23.20.0",
+    "linkedin": "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
+    "discord": "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+    "curl": "curl/8.5.0",
+    "python-requests": "python-requests/2.32.3",
+}
+BROWSERS = {
+    "iphone-safari": IPHONE,
+    "android-chrome": ANDROID,
+    "desktop-chrome": DESKTOP,
+    "facebook-in-app": (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/470.0.0.40.99;FBBV/614433281]"
+    ),
+    "instagram-in-app": (
+        "Mozilla/5.0 (Linux; Android 14; SM-S918B Build/UP1A.231005.007; wv) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Version/4.0 Chrome/126.0.6478.71 Mobile Safari/537.36 "
+        "Instagram 339.0.0.34.120 Android"
+    ),
+    "firefox": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+}
+
+
+def skipped() -> dict[tuple[int, str], int]:
+    return {(s.link_id, s.reason): s.count for s in SkippedClicks.objects.all()}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("user_agent", BOTS.values(), ids=BOTS.keys())
+def test_a_bot_or_link_previewer_is_redirected_but_not_recorded(client, link, user_agent):
+    response = client.get(f"/c/{link.code}?sub1=fb", HTTP_USER_AGENT=user_agent)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("https://casino.example/")
+    assert query(response)["s1"] == ["fb"]
+    assert query(response).get("cid", [""]) == [""]  # no click, so no click id to pass on
+    assert Click.objects.count() == 0
+    assert skipped() == {(link.pk, "bot"): 1}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("user_agent", BROWSERS.values(), ids=BROWSERS.keys())
+def test_a_browser_is_recorded(client, link, user_agent):
+    response = client.get(f"/c/{link.code}", HTTP_USER_AGENT=user_agent)
+
+    assert response.status_code == 302
+    assert query(response)["cid"] == [Click.objects.get().click_id]
+    assert skipped() == {}
+
+
+@pytest.mark.django_db
+def test_a_head_request_is_redirected_but_not_recorded(client, link):
+    response = client.head(f"/c/{link.code}", HTTP_USER_AGENT=IPHONE)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("https://casino.example/")
+    assert Click.objects.count() == 0
+    assert skipped() == {(link.pk, "head"): 1}
+
+
+@pytest.mark.django_db
+def test_skipped_requests_are_counted_per_day_link_and_reason(client, link, alice):
+    other = TrackingLinkFactory(affiliate=alice)
+    # given a day of mixed traffic on two links
+    for _ in range(3):
+        client.get(f"/c/{link.code}", HTTP_USER_AGENT=BOTS["slackbot"])
+    client.head(f"/c/{link.code}", HTTP_USER_AGENT=BOTS["slackbot"])  # HEAD wins over bot
+    client.head(f"/c/{other.code}")
+    client.get(f"/c/{other.code}", HTTP_USER_AGENT=BOTS["googlebot"])
+    client.get(f"/c/{other.code}", HTTP_USER_AGENT=ANDROID)
+
+    # then one counter per link and reason, and only the browser's click is stored
+    assert skipped() == {
+        (link.pk, "bot"): 3,
+        (link.pk, "head"): 1,
+        (other.pk, "head"): 1,
+        (other.pk, "bot"): 1,
+    }
+    assert {s.day for s in SkippedClicks.objects.all()} == {timezone.now().date()}
+    assert Click.objects.get().link_id == other.pk
+
+
+@pytest.mark.django_db
+def test_skipped_counts_wait_in_the_process_until_their_flush(client, link, settings):
+    settings.CLICK_SKIPPED_FLUSH_SECONDS = 3600
+    visitors.tally.flush()  # the first skip of an interval writes at once; start one now
+    for _ in range(4):
+        client.get(f"/c/{link.code}", HTTP_USER_AGENT=BOTS["facebookexternalhit"])
+    assert skipped() == {}
+
+    visitors.tally.flush()  # as the gunicorn worker does when it exits
+
+    assert skipped() == {(link.pk, "bot"): 4}

@@ -259,13 +259,20 @@ def test_a_first_click_campaign_credits_the_first_click(
 # --- fraud rules -----------------------------------------------------------------------------
 
 
-def test_an_install_seconds_after_the_click_is_rejected_as_click_injection(
+def test_an_install_seconds_after_the_click_is_held_as_click_injection_by_default(
     client, alice, campaign, appsflyer
 ):
     made = click(client, alice, campaign, at=T0)
     conversion = af_install(client, appsflyer, at=T0 + timedelta(seconds=3), click_id=made.click_id)
-    assert (conversion.status, conversion.reason) == ("rejected", "low_ctit")
+    assert (conversion.status, conversion.reason) == ("pending", "low_ctit")
     assert "3 s" in conversion.detail
+
+
+def test_a_campaign_may_reject_click_injection_outright(client, alice, campaign, appsflyer):
+    FraudPolicy.objects.create(campaign=campaign, low_ctit_action="reject")
+    made = click(client, alice, campaign, at=T0)
+    conversion = af_install(client, appsflyer, at=T0 + timedelta(seconds=3), click_id=made.click_id)
+    assert (conversion.status, conversion.reason) == ("rejected", "low_ctit")
 
 
 def test_the_minimum_ctit_and_its_action_are_per_campaign(client, alice, campaign, appsflyer):
@@ -277,12 +284,12 @@ def test_the_minimum_ctit_and_its_action_are_per_campaign(client, alice, campaig
     assert (conversion.status, conversion.reason) == ("pending", "low_ctit")
 
 
-def test_an_install_after_the_lookback_is_rejected(client, alice, campaign, appsflyer):
+def test_an_install_after_the_lookback_is_held_by_default(client, alice, campaign, appsflyer):
     made = click(client, alice, campaign, at=T0)
     conversion = af_install(client, appsflyer, at=T0 + timedelta(days=8), click_id=made.click_id)
     assert (conversion.affiliate, conversion.status, conversion.reason) == (
         alice,
-        "rejected",
+        "pending",
         "outside_lookback",
     )
 

@@ -7,8 +7,15 @@ import pytest
 from django.core.management import call_command
 
 from affiliates.models import Affiliate
-from attribution.models import Click, Conversion, DailyRollup, HourlyRollup, SubRollup
-from attribution.models.rollups import COUNTERS, DIMENSIONS, SUB_DIMENSIONS
+from attribution.models import (
+    Click,
+    Conversion,
+    DailyRollup,
+    FraudPolicy,
+    HourlyRollup,
+    SubRollup,
+)
+from attribution.models.rollups import COUNTERS, DAILY_DIMENSIONS, DIMENSIONS, SUB_DIMENSIONS
 from attribution.processing import amend
 from attribution.rollups import keep
 from tests.attribution.test_crediting import af_install, click, postback
@@ -22,8 +29,10 @@ def rows(model) -> set[tuple]:
     """Rollup rows as comparable tuples, leaving out rows whose counters are all zero."""
     if model is SubRollup:
         fields = ["day", *SUB_DIMENSIONS]
+    elif model is DailyRollup:
+        fields = ["day", *DAILY_DIMENSIONS]
     else:
-        fields = ["day" if model is DailyRollup else "hour", *DIMENSIONS]
+        fields = ["hour", *DIMENSIONS]
     counters_of = [c for c in COUNTERS if c in {f.name for f in model._meta.fields}]
     out = set()
     for row in model.objects.values(*fields, *counters_of):
@@ -148,6 +157,7 @@ def test_a_rebuild_gives_exactly_what_the_workers_kept(
     client, berlin_alice, charlie, campaign, appsflyer, branch, s2s
 ):
     # given a mix of clicks, installs, duplicates, rejections and money over two days
+    FraudPolicy.objects.create(campaign=campaign, low_ctit_action="reject")
     for n in range(6):
         at = T0 + timedelta(hours=n * 5)
         who = berlin_alice if n % 2 else charlie

@@ -23,7 +23,8 @@ from .conftest import CHART_JS_URL
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 # The summary's columns that are compared with the API: per platform, mobile (iOS + Android +
-# SKAN) and the total. "revshare" is compared too whenever the period has one.
+# SKAN) and the total. "monthly" (RevShare, tier top-ups) is compared too whenever the period has
+# one.
 COMPARED = ("ios", "android", "skan", "web", "mobile", "total")
 COLUMN_HEADERS = {"ios": "iOS", "android": "Android", "skan": "SKAN (aggregated)", "web": "Web"}
 COUNT_TEXT = re.compile(r"-?\d{1,3}(,\d{3})*")
@@ -128,20 +129,28 @@ def stats(page: Page, period: str) -> dict:
     return response.json()
 
 
+def shown_metrics(api: Figures) -> list[str]:
+    """The page's rows: every metric, the in-app purchase revenue only where there is any."""
+    return [m for m in METRICS if m != "revenue" or api["total"]["revenue"]]
+
+
 def assert_same_figures(shown: Figures, api: Figures, *, what: str) -> None:
+    metrics = shown_metrics(api)
     for column in COMPARED:
         assert column in shown, f"{what}: the page has no {column!r} column"
-        assert set(shown[column]) == set(METRICS), f"{what}: {column}: {sorted(shown[column])}"
+        assert set(shown[column]) == set(metrics), f"{what}: {column}: {sorted(shown[column])}"
         differences = {
             metric: (str(shown[column][metric]), str(api[column][metric]))
-            for metric in METRICS
+            for metric in metrics
             if shown[column][metric] != api[column][metric]
         }
         assert not differences, f"{what}: {column} (page, API): {differences}"
-    # RevShare (monthly) appears on both or neither.
-    assert ("revshare" in shown) == ("revshare" in api), what
-    if "revshare" in api:
-        assert shown["revshare"] == api["revshare"], what
+    # Monthly commission (RevShare, tier top-ups) appears on both or neither.
+    assert ("monthly" in shown) == ("monthly" in api), what
+    if "monthly" in api:
+        assert {m: shown["monthly"][m] for m in metrics} == {
+            m: api["monthly"][m] for m in metrics
+        }, what
 
 
 def heading_dates(period: dict) -> str:
@@ -201,21 +210,32 @@ def check_summary_against_api(page: Page, preset: str, affiliate: Affiliate) -> 
     )
     api = api_summary(answer)
     assert_same_figures(page_summary(page), api, what=f"{affiliate.name}, {preset}")
-    for metric in ("clicks", "installs", "registrations", "ftds", "commission"):
+    for metric in ("clicks", "installs", "registrations", "ftds", "commission", "sub_commission"):
         kpi = page.locator(f'.kpi[data-metric="{metric}"] .value').inner_text().strip()
         assert page_number(kpi, metric) == api["total"][metric], metric
     days = page.evaluate(DAILY_CELLS)
+    monthly = any(
+        Decimal(d["monthly"]["commission"]) or Decimal(d["monthly"]["sub_commission"])
+        for d in answer["daily"]
+    )
+    columns = [
+        *(("mobile", m) for m in ("clicks", "installs", "registrations", "ftds", "commission")),
+        *(("web", m) for m in ("clicks", "registrations", "ftds", "commission")),
+    ]
     expected = [
         [
             d["day"],
-            *(d["mobile"][m] for m in ("clicks", "installs", "ftds")),
-            *(d["web"][m] for m in ("clicks", "registrations", "ftds")),
+            *(Decimal(str(d[part][m])) for part, m in columns),
+            sum(Decimal(d[part]["sub_commission"]) for part in ("mobile", "web", "monthly")),
+            *([Decimal(d["monthly"]["commission"])] if monthly else []),
         ]
         for d in answer["daily"]
     ]
-    assert [[day, *(int(page_number(n, "clicks")) for n in rest)] for day, *rest in days] == (
-        expected
-    )
+    metrics = [m for _, m in columns] + ["sub_commission"] + (["commission"] if monthly else [])
+    assert [
+        [day, *(page_number(n, m) for n, m in zip(rest, metrics, strict=True))]
+        for day, *rest in days
+    ] == expected
     return answer
 
 
@@ -281,6 +301,8 @@ def test_alice_sees_the_apis_figures_changes_the_period_exports_and_fits_a_phone
     expect(headers.filter(has_text=re.compile(r"^Mobile$"))).to_have_count(1)
     expect(headers.filter(has_text=re.compile(r"^Total$"))).to_have_count(1)
     for metric in METRICS:
+        if metric == "revenue":
+            continue  # only where there is any in-app purchase revenue
         row = page.locator(f'table[data-table="summary"] tr[data-metric="{metric}"]')
         for column in COMPARED:
             expect(row.locator(f'td[data-column="{column}"]')).to_be_visible()
@@ -301,12 +323,15 @@ def test_alice_sees_the_apis_figures_changes_the_period_exports_and_fits_a_phone
     header, *body = rows
     assert header == ["", *METRICS]
     by_label = {row[0]: row[1:] for row in body}
-    shown = page_summary(page)
+    shown = page_summary(page)  # (no in-app purchase revenue row when there is none: 0 in CSV)
+    total = {m: shown["total"].get(m, Decimal(0)) for m in METRICS}
     assert by_label["Total"] == [
-        str(int(shown["total"][m])) if m in COUNTS else f"{shown['total'][m]:.2f}" for m in METRICS
+        str(int(total[m])) if m in COUNTS else f"{total[m]:.2f}" for m in METRICS
     ]
     for column, label in COLUMN_HEADERS.items():
-        assert [Decimal(v) for v in by_label[label]] == [shown[column][m] for m in METRICS]
+        assert [Decimal(v) for v in by_label[label]] == [
+            shown[column].get(m, Decimal(0)) for m in METRICS
+        ]
 
     page.screenshot(path=str(screenshots / "dashboard-desktop.png"), full_page=True)
 
@@ -341,7 +366,8 @@ def test_alice_sees_the_apis_figures_changes_the_period_exports_and_fits_a_phone
     name, rows = export_summary(page, tmp_path)
     assert name == f"summary_{yesterday['period']['start']}_{yesterday['period']['end']}.csv"
     assert rows[-1][0] == "Total"
-    assert [Decimal(v) for v in rows[-1][1:]] == [page_summary(page)["total"][m] for m in METRICS]
+    shown = page_summary(page)["total"]
+    assert [Decimal(v) for v in rows[-1][1:]] == [shown.get(m, Decimal(0)) for m in METRICS]
 
     assert not errors, errors
     context.close()

@@ -5,6 +5,10 @@ from tqdm import tqdm
 
 from affiliates.demo import DEMO_BASE_URL, seed_demo
 
+# The suggested try-out is a phone's browser: a HEAD request or curl's own user agent is
+# redirected but not counted as a click (bots and previewers are not visitors).
+TRY_USER_AGENT = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148"
+
 
 class Command(BaseCommand):
     help = "Create (or complete) the demo program: logins, brand, apps, campaigns, links, clicks."
@@ -59,4 +63,7 @@ class Command(BaseCommand):
                 f"  affiliate login: {username} / {demo.password}  (#{info['affiliate_id']})"
             )
         sample = demo.links[0]["code"]
-        self.stdout.write(f"  try a link:      curl -sI {base_url.rstrip('/')}/c/{sample}")
+        self.stdout.write(
+            f"  try a link:      curl -s -o /dev/null -w '%{{redirect_url}}\\n' "
+            f"-A '{TRY_USER_AGENT}' {base_url.rstrip('/')}/c/{sample}"
+        )

@@ -16,8 +16,10 @@ portal handed over. Accepted names (industry aliases after the canonical one), f
   ``ip``; ``time``, ``timestamp``, ``event_time``, ``created_at``, ``date``; ``idfa``; ``idfv``;
   ``gaid``, ``advertising_id``; ``app_id``
 
-Dedup key: ``s2s:<txid>``, and ``s2s:<txid>:<status>`` when a status is given: a retry of a
-report is a repeat, a later report of the transaction with another status is not. The worker
+Dedup key: ``s2s:<txid>``, and ``s2s:<txid>:<status>[:<time>]`` when a status is given: a retry
+of a report (same status, same time) is a repeat; a later report of the transaction with another
+status is not, nor one that returns to an earlier status at a later time of its own (approved,
+declined, approved again). The worker
 applies such a report to the transaction's conversion (a deposit the operator confirms, holds or
 declines) instead of making a second one.
 """
@@ -78,12 +80,14 @@ class S2SAdapter:
         platform = infer_platform(
             f.platform("platform"), idfa=idfa, idfv=idfv, gaid=gaid, app_id=app_id
         )
+        occurred_at = f.time("time", "timestamp", "event_time", "created_at", "date")
+        report = (status, occurred_at) if occurred_at else (status,)
         return NormalisedEvent(
             source=self.source,
             kind="install" if event_name == "install" else "event",
             event_name=event_name,
-            dedup_key=dedup_key("s2s", txid, status) if status else dedup_key("s2s", txid),
-            occurred_at=f.time("time", "timestamp", "event_time", "created_at", "date"),
+            dedup_key=dedup_key("s2s", txid, *report) if status else dedup_key("s2s", txid),
+            occurred_at=occurred_at,
             click_id=f.text("click_id", "clickid", "transaction_id", "aff_click_id"),
             gaid=gaid,
             idfa=idfa,

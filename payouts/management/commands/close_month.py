@@ -16,9 +16,13 @@ class Command(BaseCommand):
             period = date.fromisoformat(f"{month}-01")
         except ValueError:
             raise CommandError(f"{month!r} is not a month (YYYY-MM)") from None
-        made = ledger.month_close(period=period)
+        try:
+            made = ledger.month_close(period=period)
+        except ledger.MonthOpen as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(
             self.style.SUCCESS(
-                f"{month}: {made['tiers']} tier top-up(s), {made['revshare']} RevShare entries."
+                f"{month}: {made['tiers']} tier top-up(s), {made['revshare']} RevShare entries, "
+                f"{made['ngr']} NGR statement(s)."
             )
         )

@@ -16,8 +16,13 @@ class Command(BaseCommand):
         parser.add_argument("--start", type=date.fromisoformat)
         parser.add_argument("--end", type=date.fromisoformat)
         parser.add_argument("--resume", type=int, help="re-run an interrupted run by id")
+        parser.add_argument(
+            "--confirm-open-months",
+            action="store_true",
+            help="create the run although RevShare is not closed for a month of it",
+        )
 
-    def handle(self, *args, month, start, end, resume, **options) -> None:
+    def handle(self, *args, month, start, end, resume, confirm_open_months, **options) -> None:
         if resume is not None:
             run = PayoutRun.objects.filter(pk=resume).first()
             if run is None:
@@ -27,13 +32,19 @@ class Command(BaseCommand):
                 try:
                     year, number = (int(p) for p in month.split("-"))
                     start = date(year, number, 1)
-                except ValueError:
+                except (ValueError, OverflowError):
                     raise CommandError(f"{month!r} is not a month (YYYY-MM)") from None
                 end = date(year, number, calendar.monthrange(year, number)[1])
             if not (start and end):
                 raise CommandError("give --month YYYY-MM, or --start and --end")
             try:
-                run = runs.payout_run_create(period_start=start, period_end=end)
+                run = runs.payout_run_create(
+                    period_start=start,
+                    period_end=end,
+                    open_months_confirmed=confirm_open_months,
+                )
+            except runs.MonthsOpen as exc:
+                raise CommandError(f"{exc} with --confirm-open-months") from None
             except runs.PayoutError as exc:
                 raise CommandError(str(exc)) from None
         with tqdm(desc="payout run", unit="affiliate", disable=None) as bar:

@@ -1,0 +1,284 @@
+"""Group commit: many request threads, one statement, one commit.
+
+Under load most of a small INSERT's cost is its own transaction: a round trip, a commit and a WAL
+flush each. With threaded web workers a process serves several requests at once, so each request
+thread hands its row to this process's committer and waits; the committer thread gathers the rows
+of the requests already under way (up to ``wait`` seconds), writes them with one call of
+``write(connection, rows)`` on its own connection (one statement in autocommit, or a few in one
+transaction: one commit), then wakes each request with its own result. A request answers only
+after its row is committed.
+
+If the batch fails for a reason one row can cause (a constraint, a value too long) each row is
+written alone, so a bad row fails only its own request; if the database cannot be reached every
+waiting request gets the error.
+
+Used by the postback inbox (``attribution.ingestion.groupcommit``) and the click redirect
+(``attribution.clicks.writing``); each owns what a row is and how a batch is written.
+"""
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from queue import Empty, SimpleQueue
+from typing import Any, Generic, TypeVar
+
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+logger = logging.getLogger(__name__)
+
+# Rows one statement takes at most: far above the request threads of one process, so in practice
+# a batch is whatever arrived in the window; a bound keeps the statement's parameters reasonable.
+MAX_ROWS = 200
+# A request gives up waiting after this long (the sender retries; the dedup key keeps it once).
+WAIT_TIMEOUT = 30.0
+
+Row = TypeVar("Row")
+Result = TypeVar("Result")
+# Put in the queue when the last request under way ends without a row: stop waiting for it.
+_NUDGE = object()
+
+
+class _Waiter:
+    """One request's row, and the lock it sleeps on until the committer releases it."""
+
+    __slots__ = ("detached", "error", "lock", "result", "row")
+
+    def __init__(self, row: Any, *, detached: bool = False) -> None:
+        self.row = row
+        # Nobody waits for a detached row (answered before it is stored): an error is logged.
+        self.detached = detached
+        self.result: Any = None
+        self.error: BaseException | None = None
+        # Held from the start; the committer releases it once, when result or error is set.
+        # A bare lock: an Event (a Condition and two locks) cost a tenth of an insert per row.
+        self.lock = threading.Lock()
+        self.lock.acquire()
+
+    def answer(self, result: Any = None, error: BaseException | None = None) -> None:
+        self.result, self.error = result, error
+        if error is not None and self.detached:
+            logger.error("a row answered before it was stored is lost: %s: %r", error, self.row)
+        self.lock.release()
+
+
+class GroupCommitter(Generic[Row, Result]):
+    """One process's committer thread and its database connection.
+
+    ``write(db, rows)`` stores ``rows`` on ``db`` (the committer's own connection, in autocommit)
+    and returns one result per row, in order; ``name`` says whose committer it is in errors,
+    logs and the thread's name.
+    """
+
+    def __init__(
+        self,
+        *,
+        write: Callable[[BaseDatabaseWrapper, Sequence[Row]], Sequence[Result]],
+        wait: float,
+        name: str,
+        max_rows: int = MAX_ROWS,
+        alias: str = "default",
+        linger: float = 0.0,
+    ) -> None:
+        self.write = write
+        self.linger = min(linger, wait)
+        self._last_size = 0
+        self.name = name
+        self.wait = wait
+        self.max_rows = max(1, max_rows)
+        self.alias = alias
+        self.pid = os.getpid()
+        self._queue: SimpleQueue[_Waiter | object | None] = SimpleQueue()
+        # Requests of this process on their way to submit() (see coming()): the committer
+        # waits for them rather than for a fixed time.
+        self._coming = 0
+        self._coming_lock = threading.Lock()
+        self._local = threading.local()
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._db: BaseDatabaseWrapper | None = None
+        self.batches = 0  # written by the committer thread only
+
+    @contextmanager
+    def coming(self) -> Iterator[None]:
+        """Say that this thread is about to submit a row (it may turn out not to).
+
+        A batch then waits for the requests already under way, and no longer: alone, a request
+        is written at once; under load a batch holds about as many rows as requests were in
+        flight. The wait is still bounded by ``wait``.
+        """
+        if getattr(self._local, "coming", False):  # said already, further out in the request
+            yield
+            return
+        with self._coming_lock:
+            self._coming += 1
+        self._local.coming = True
+        try:
+            yield
+        finally:
+            if self._local.coming:  # it did not submit (a 404, an exception): stop waiting for it
+                self._local.coming = False
+                with self._coming_lock:
+                    self._coming -= 1
+                    last = self._coming == 0
+                if last:
+                    self._queue.put(_NUDGE)
+
+    def submit(self, row: Row) -> Result:
+        """Store ``row`` with the next batch; its result once committed. Raises DatabaseError."""
+        if self._stopping:
+            raise OperationalError(f"{self.name} group commit is shut down")
+        if self._thread is None:
+            self._start()
+        waiter = _Waiter(row)
+        if getattr(self._local, "coming", False):
+            # Before the put: the committer, seeing the row, also sees one fewer to wait for.
+            self._local.coming = False
+            with self._coming_lock:
+                self._coming -= 1
+        self._queue.put(waiter)
+        if not waiter.lock.acquire(timeout=WAIT_TIMEOUT):
+            raise OperationalError(f"{self.name} group commit: no answer in {WAIT_TIMEOUT:g}s")
+        if waiter.error is not None:
+            # A fresh exception per request thread: they are raised concurrently.
+            raise waiter.error.__class__(*waiter.error.args) from waiter.error
+        return waiter.result
+
+    def submit_nowait(self, row: Row) -> None:
+        """Queue ``row`` for the next batch and return at once, before it is stored.
+
+        What was queued and not yet committed is lost if the process dies; a batch the database
+        refuses is logged, row by row. Only for rows whose loss the caller accepts.
+        """
+        if self._stopping:
+            raise OperationalError(f"{self.name} group commit is shut down")
+        if self._thread is None:
+            self._start()
+        if getattr(self._local, "coming", False):
+            self._local.coming = False
+            with self._coming_lock:
+                self._coming -= 1
+        self._queue.put(_Waiter(row, detached=True))
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name=f"{self.name}-group-commit")
+                thread.daemon = True
+                thread.start()
+                self._thread = thread
+
+    def _gather(self, first: _Waiter) -> tuple[list[_Waiter], bool]:
+        """``first`` and the rows of requests under way, until ``wait``; True when told to stop."""
+        batch = [first]
+        start = time.monotonic()
+        deadline = start + self.wait
+        # Under load (the last batch had company) wait a moment for the next request even
+        # when none has said it is coming: a larger group shares its commit among more rows.
+        linger = start + self.linger if self._last_size > 1 else start
+        while len(batch) < self.max_rows:
+            try:
+                waiter = self._queue.get_nowait()
+            except Empty:
+                now = time.monotonic()
+                left = (deadline if self._coming > 0 else min(deadline, linger)) - now
+                if left <= 0:
+                    break
+                try:
+                    waiter = self._queue.get(timeout=left)
+                except Empty:
+                    break
+            if waiter is None:
+                return batch, True
+            if isinstance(waiter, _Waiter):
+                batch.append(waiter)
+        self._last_size = len(batch)
+        return batch, False
+
+    def _run(self) -> None:
+        # The connection belongs to this thread alone (Django checks that on every use).
+        self._db = connections.create_connection(self.alias)
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                break
+            if not isinstance(first, _Waiter):
+                continue
+            batch, stop = self._gather(first)
+            try:
+                self._commit(batch)
+            except BaseException as exc:  # no request may wait forever on a batch
+                for waiter in batch:
+                    if waiter.lock.locked() and waiter.result is None and waiter.error is None:
+                        waiter.answer(error=exc)
+                if not isinstance(exc, Exception):
+                    raise
+        # Rows queued after the stop: tell their requests (their senders retry).
+        while True:
+            try:
+                waiter = self._queue.get_nowait()
+            except Empty:
+                break
+            if isinstance(waiter, _Waiter):
+                waiter.answer(error=OperationalError(f"{self.name} group commit is shut down"))
+        self._db.close()
+
+    def _commit(self, batch: list[_Waiter]) -> None:
+        self.batches += 1
+        try:
+            results = self._write([w.row for w in batch])
+        except (OperationalError, InterfaceError) as exc:
+            # The database is unreachable (or went away): every request hears it, as it would
+            # have alone. The next batch connects afresh.
+            self._db.close()
+            for waiter in batch:
+                waiter.answer(error=exc)
+            return
+        except DatabaseError as exc:
+            logger.warning(
+                "%s group commit of %s rows failed, writing them one by one: %s",
+                self.name,
+                len(batch),
+                exc,
+            )
+            self._one_by_one(batch)
+            return
+        for waiter, result in zip(batch, results, strict=True):
+            waiter.answer(result)
+
+    def _write(self, rows: list[Row]) -> Sequence[Result]:
+        db = self._db
+        reused = db.connection is not None
+        try:
+            return self.write(db, rows)
+        except (OperationalError, InterfaceError):
+            if not reused:
+                raise
+            # A kept connection the server has since closed (a restart, a failover): once more
+            # on a new one before telling every sender the database is down.
+            db.close()
+            return self.write(db, rows)
+
+    def _one_by_one(self, batch: list[_Waiter]) -> None:
+        for waiter in batch:
+            try:
+                [result] = self._write([waiter.row])
+            except DatabaseError as exc:
+                if isinstance(exc, OperationalError | InterfaceError):
+                    self._db.close()
+                waiter.answer(error=exc)
+            else:
+                waiter.answer(result)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued, end the thread and close its connection."""
+        self._stopping = True
+        self._queue.put(None)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
