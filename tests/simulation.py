@@ -1513,6 +1513,7 @@ class PlayerTruth:
     registered_at: datetime | None
     ftd_at: datetime | None
     ftd_amount: Decimal | None
+    channel: str = "web"  # of the conversion that credits them: mobile when it came from an app
 
 
 @dataclass(frozen=True)
@@ -1550,6 +1551,8 @@ def players(month: Month) -> dict[str, PlayerTruth]:
         approved = truth.status == "approved"
         if approved and truth.affiliate and facts["affiliate"] is None:
             facts["affiliate"] = truth.affiliate
+            origin = truth.where.platform if truth.where else "web"
+            facts["channel"] = "web" if origin == "web" else "mobile"
         if truth.type == "registration" and approved:
             facts["registered_at"] = at
         if truth.type == "ftd" and approved and facts["ftd"] is None:
@@ -1561,6 +1564,7 @@ def players(month: Month) -> dict[str, PlayerTruth]:
             facts["registered_at"],
             facts["ftd"][0] if facts["ftd"] else None,
             facts["ftd"][1] if facts["ftd"] else None,
+            facts.get("channel", "web"),
         )
         for player, facts in found.items()
     }

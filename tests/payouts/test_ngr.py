@@ -14,7 +14,7 @@ from tests.factories import CampaignFactory, UserFactory
 from tests.payouts.helpers import day, fx, ngr_plan, plan, register, send_activity
 
 pytestmark = pytest.mark.django_db
-OCT, NOV, DEC = date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)
+AUG, SEP, OCT = date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1)
 
 
 @pytest.fixture
@@ -56,12 +56,12 @@ def test_the_ngr_formula_takes_off_each_deduction_the_plan_names(
     register(alice, campaign, "P-1")
     send_activity(
         campaign,
-        day("P-1", "2026-10-05", bets="6000", wins="5000", bonuses="300", taxes="200"),
-        day("P-1", "2026-10-06", bets="4000", wins="3000", chargebacks="100", fees="50"),
+        day("P-1", "2026-08-05", bets="6000", wins="5000", bonuses="300", taxes="200"),
+        day("P-1", "2026-08-06", bets="4000", wins="3000", chargebacks="100", fees="50"),
     )
 
     # when
-    close(OCT)
+    close(AUG)
 
     # then
     statement = NgrStatement.objects.get()
@@ -69,7 +69,7 @@ def test_the_ngr_formula_takes_off_each_deduction_the_plan_names(
     assert casino["ggr"] == "2000.00"
     assert (statement.ngr, statement.commission) == (Decimal(ngr), Decimal(commission))
     assert total(alice, "revshare") == Decimal(commission)
-    assert close(OCT) is None and NgrStatement.objects.count() == 1
+    assert close(AUG) is None and NgrStatement.objects.count() == 1
     assert live(alice).count() == 1
 
 
@@ -79,13 +79,13 @@ def test_each_product_has_its_own_percent_and_the_rest_the_plans(alice, campaign
     register(alice, campaign, "P-2")
     send_activity(
         campaign,
-        day("P-1", "2026-10-05", "casino", ggr="1000"),
-        day("P-1", "2026-10-05", "sportsbook", ggr="150"),
-        day("P-2", "2026-10-09", "sportsbook", ggr="250"),
-        day("P-2", "2026-10-09", "poker", ggr="50"),
+        day("P-1", "2026-08-05", "casino", ggr="1000"),
+        day("P-1", "2026-08-05", "sportsbook", ggr="150"),
+        day("P-2", "2026-08-09", "sportsbook", ggr="250"),
+        day("P-2", "2026-08-09", "poker", ggr="50"),
     )
 
-    close(OCT)
+    close(AUG)
 
     # casino 30% of 1,000 = 300; sportsbook 25% of 400 = 100; poker (the plan's 20%) of 50 = 10
     products = NgrStatement.objects.get().products
@@ -98,32 +98,30 @@ def test_each_product_has_its_own_percent_and_the_rest_the_plans(alice, campaign
 
 
 @pytest.mark.parametrize(
-    ("carryover", "december", "paid"),
-    # Oct +1,000 -> 300; Nov -500 -> 0; Dec +800: carried, 30% of 300 = 90; reset, 30% of 800
+    ("carryover", "third", "paid"),
+    # Aug +1,000 -> 300; Sep -500 -> 0; Oct +800: carried, 30% of 300 = 90; reset, 30% of 800
     [(True, "90.00", "390.00"), (False, "240.00", "540.00")],
 )
-def test_negative_ngr_is_carried_or_reset_as_the_plan_says(
-    alice, campaign, carryover, december, paid
-):
+def test_negative_ngr_is_carried_or_reset_as_the_plan_says(alice, campaign, carryover, third, paid):
     ngr_plan(campaign, percent="30", carryover=carryover)
     register(alice, campaign, "P-1")
     send_activity(
         campaign,
-        day("P-1", "2026-10-05", ggr="1000"),
-        day("P-1", "2026-11-05", ggr="-400", bonuses="100"),
-        day("P-1", "2026-12-05", ggr="800"),
+        day("P-1", "2026-08-05", ggr="1000"),
+        day("P-1", "2026-09-05", ggr="-400", bonuses="100"),
+        day("P-1", "2026-10-05", ggr="800"),
     )
 
-    close(OCT, NOV, DEC)
+    close(AUG, SEP, OCT)
 
-    oct_, nov, dec = NgrStatement.objects.order_by("period")
-    assert (oct_.commission, nov.ngr, nov.commission) == (
+    aug, sep, oct_ = NgrStatement.objects.order_by("period")
+    assert (aug.commission, sep.ngr, sep.commission) == (
         Decimal("300.00"),
         Decimal("-500.00"),
         Decimal("0"),
     )
-    assert nov.products["casino"]["carried_out"] == ("-500.00" if carryover else "0")
-    assert dec.commission == Decimal(december)
+    assert sep.products["casino"]["carried_out"] == ("-500.00" if carryover else "0")
+    assert oct_.commission == Decimal(third)
     assert total(alice, "revshare") == Decimal(paid)
 
 
@@ -133,16 +131,16 @@ def test_a_negative_product_does_not_eat_another_products_revshare(alice, campai
     register(alice, campaign, "P-1")
     send_activity(
         campaign,
-        day("P-1", "2026-11-05", "casino", ggr="200"),
-        day("P-1", "2026-11-05", "sportsbook", ggr="-500"),
-        day("P-1", "2026-12-05", "sportsbook", ggr="600"),
+        day("P-1", "2026-09-05", "casino", ggr="200"),
+        day("P-1", "2026-09-05", "sportsbook", ggr="-500"),
+        day("P-1", "2026-10-05", "sportsbook", ggr="600"),
     )
 
-    close(NOV, DEC)
+    close(SEP, OCT)
 
-    nov, dec = NgrStatement.objects.order_by("period")
-    assert nov.commission == Decimal("60.00")  # 30% of casino's 200
-    assert dec.commission == Decimal("25.00")  # 25% of (600 - 500 carried)
+    sep, oct_ = NgrStatement.objects.order_by("period")
+    assert sep.commission == Decimal("60.00")  # 30% of casino's 200
+    assert oct_.commission == Decimal("25.00")  # 25% of (600 - 500 carried)
 
 
 def test_tiers_by_the_months_ngr_raise_the_percent(alice, campaign):
@@ -150,11 +148,11 @@ def test_tiers_by_the_months_ngr_raise_the_percent(alice, campaign):
     register(alice, campaign, "P-1")
     send_activity(
         campaign,
-        day("P-1", "2026-10-05", ggr="999.99"),
-        day("P-1", "2026-11-05", ggr="4000"),
-        day("P-1", "2026-12-05", ggr="6000"),
+        day("P-1", "2026-08-05", ggr="999.99"),
+        day("P-1", "2026-09-05", ggr="4000"),
+        day("P-1", "2026-10-05", ggr="6000"),
     )
-    close(OCT, NOV, DEC)
+    close(AUG, SEP, OCT)
     # 25% of 999.99 = 249.9975 -> 250.00 (half-even); 30% of 4,000; 35% of 6,000
     assert list(NgrStatement.objects.order_by("period").values_list("commission", flat=True)) == [
         Decimal("250.00"),
@@ -165,17 +163,17 @@ def test_tiers_by_the_months_ngr_raise_the_percent(alice, campaign):
 
 def test_tiers_by_the_months_ftds_raise_the_percent(alice, campaign):
     ngr_plan(campaign, percent="25", ftd_tiers=[(2, "40")])
-    register(alice, campaign, "P-1", type="ftd", amount="50", at=datetime(2026, 10, 2, tzinfo=UTC))
-    register(alice, campaign, "P-2", type="ftd", amount="50", at=datetime(2026, 11, 2, tzinfo=UTC))
-    register(alice, campaign, "P-3", type="ftd", amount="50", at=datetime(2026, 11, 3, tzinfo=UTC))
+    register(alice, campaign, "P-1", type="ftd", amount="50", at=datetime(2026, 8, 2, tzinfo=UTC))
+    register(alice, campaign, "P-2", type="ftd", amount="50", at=datetime(2026, 9, 2, tzinfo=UTC))
+    register(alice, campaign, "P-3", type="ftd", amount="50", at=datetime(2026, 9, 3, tzinfo=UTC))
     send_activity(
         campaign,
-        day("P-1", "2026-10-05", ggr="100"),
-        day("P-2", "2026-11-05", ggr="100"),
-        day("P-3", "2026-11-05", ggr="100"),
+        day("P-1", "2026-08-05", ggr="100"),
+        day("P-2", "2026-09-05", ggr="100"),
+        day("P-3", "2026-09-05", ggr="100"),
     )
-    close(OCT, NOV)
-    # October: one FTD, 25% of 100; November: two FTDs, 40% of 200
+    close(AUG, SEP)
+    # August: one FTD, 25% of 100; September: two FTDs, 40% of 200
     assert list(NgrStatement.objects.order_by("period").values_list("commission", flat=True)) == [
         Decimal("25.00"),
         Decimal("80.00"),
@@ -183,66 +181,66 @@ def test_tiers_by_the_months_ftds_raise_the_percent(alice, campaign):
 
 
 def test_a_day_revised_after_its_month_was_paid_is_an_adjustment_next_period(alice, campaign):
-    # given: October closed at NGR 1,000 (30% = 300) and paid
+    # given: August closed at NGR 1,000 (30% = 300) and paid
     ngr_plan(campaign, percent="30")
     register(alice, campaign, "P-1")
-    send_activity(campaign, day("P-1", "2026-10-05", bets="5000", wins="4000"))
-    close(OCT)
+    send_activity(campaign, day("P-1", "2026-08-05", bets="5000", wins="4000"))
+    close(AUG)
     run = runs.payout_run_execute(
-        run_id=runs.payout_run_create(period_start=NOV, period_end=date(2026, 11, 30)).pk
+        run_id=runs.payout_run_create(period_start=SEP, period_end=date(2026, 9, 30)).pk
     )
     manager = UserFactory(is_staff=True)
     runs.payout_run_approve(run=run, actor=manager)
     runs.payout_mark_paid(payout=Payout.objects.get(run=run), reference="SEPA-1", actor=manager)
-    october = LedgerEntry.objects.get(kind="revshare")
-    assert (october.amount, october.status) == (Decimal("300.00"), "paid")
+    august = LedgerEntry.objects.get(kind="revshare")
+    assert (august.amount, august.status) == (Decimal("300.00"), "paid")
 
-    # when: the operator revises October 5th (wins were 4,400) and November brings NGR 200
-    revised = send_activity(campaign, day("P-1", "2026-10-05", bets="5000", wins="4400"))
-    send_activity(campaign, day("P-1", "2026-11-07", ggr="200"))
-    close(NOV)
+    # when: the operator revises August 5th (wins were 4,400) and September brings NGR 200
+    revised = send_activity(campaign, day("P-1", "2026-08-05", bets="5000", wins="4400"))
+    send_activity(campaign, day("P-1", "2026-09-07", ggr="200"))
+    close(SEP)
 
-    # then: October's paid entry is untouched; November pays 60 and takes back 120
+    # then: August's paid entry is untouched; September pays 60 and takes back 120
     assert revised.revised == 1
-    october.refresh_from_db()
-    assert (october.amount, october.status, october.period) == (Decimal("300.00"), "paid", OCT)
-    november = NgrStatement.objects.get(period=NOV)
-    assert (november.commission, november.adjustment) == (Decimal("60.00"), Decimal("-120.00"))
+    august.refresh_from_db()
+    assert (august.amount, august.status, august.period) == (Decimal("300.00"), "paid", AUG)
+    september = NgrStatement.objects.get(period=SEP)
+    assert (september.commission, september.adjustment) == (Decimal("60.00"), Decimal("-120.00"))
     adjustment = LedgerEntry.objects.get(kind="adjustment")
     assert (adjustment.amount, adjustment.period, adjustment.status) == (
         Decimal("-120.00"),
-        NOV,
+        SEP,
         "approved",
     )
     # 30% of (600 + 200): what the activity as it stands now comes to
     assert total(alice) == Decimal("240.00")
-    # and December, with nothing new, adds nothing
-    close(DEC)
+    # and October, with nothing new, adds nothing
+    close(OCT)
     assert total(alice) == Decimal("240.00")
 
 
 def test_activity_before_the_players_registration_is_credited_once_attributed(alice, campaign):
     ngr_plan(campaign, percent="30")
-    # October: the operator reports P-9 before anyone knows who brought them
-    send_activity(campaign, day("P-9", "2026-10-05", ggr="1000"))
-    close(OCT)
+    # August: the operator reports P-9 before anyone knows who brought them
+    send_activity(campaign, day("P-9", "2026-08-05", ggr="1000"))
+    close(AUG)
     assert not NgrStatement.objects.exists()
 
-    # November: P-9's registration is credited to alice, and P-9 plays on
-    register(alice, campaign, "P-9", at=datetime(2026, 11, 2, tzinfo=UTC))
-    send_activity(campaign, day("P-9", "2026-11-05", ggr="100"))
-    close(NOV)
+    # September: P-9's registration is credited to alice, and P-9 plays on
+    register(alice, campaign, "P-9", at=datetime(2026, 9, 2, tzinfo=UTC))
+    send_activity(campaign, day("P-9", "2026-09-05", ggr="100"))
+    close(SEP)
 
-    november = NgrStatement.objects.get()
-    assert (november.commission, november.adjustment) == (Decimal("30.00"), Decimal("300.00"))
+    september = NgrStatement.objects.get()
+    assert (september.commission, september.adjustment) == (Decimal("30.00"), Decimal("300.00"))
     assert total(alice) == Decimal("330.00")
 
 
 def test_an_organic_player_earns_nobody_anything(alice, campaign):
     ngr_plan(campaign, percent="30")
     register(None, campaign, "P-1")
-    send_activity(campaign, day("P-1", "2026-10-05", ggr="1000"))
-    close(OCT)
+    send_activity(campaign, day("P-1", "2026-08-05", ggr="1000"))
+    close(AUG)
     assert not LedgerEntry.objects.exists()
 
 
@@ -253,17 +251,17 @@ def test_multi_currency_activity_at_the_days_rate_and_the_entry_frozen(campaign)
     )
     ngr_plan(campaign, percent="30")
     register(usd, campaign, "P-1")
-    fx(date(2026, 10, 1), GBP="1.15", USD="0.9")
-    fx(date(2026, 10, 20), GBP="1.10")
+    fx(date(2026, 8, 1), GBP="1.15", USD="0.9")
+    fx(date(2026, 8, 20), GBP="1.10")
     send_activity(
         campaign,
-        day("P-1", "2026-10-05", currency="GBP", ggr="1000"),  # 1,150 EUR
-        day("P-1", "2026-10-25", currency="GBP", ggr="100"),  # 110 EUR
-        day("P-1", "2026-10-25", "poker", currency="EUR", ggr="40"),
+        day("P-1", "2026-08-05", currency="GBP", ggr="1000"),  # 1,150 EUR
+        day("P-1", "2026-08-25", currency="GBP", ggr="100"),  # 110 EUR
+        day("P-1", "2026-08-25", "poker", currency="EUR", ggr="40"),
     )
 
     # when
-    close(OCT)
+    close(AUG)
 
     # then: NGR 1,300 EUR; 30% = 390.00 EUR; at 1 / 0.9 = 1.1111111111 USD: 433.33
     statement = NgrStatement.objects.get()
@@ -277,8 +275,8 @@ def test_multi_currency_activity_at_the_days_rate_and_the_entry_frozen(campaign)
     )
 
     # a rate added later changes neither the entry nor, next month, the commission
-    fx(date(2026, 10, 31), USD="0.8")
-    close(OCT, NOV)
+    fx(date(2026, 8, 31), USD="0.8")
+    close(AUG, SEP)
     entry.refresh_from_db()
     assert (entry.amount, entry.fx_rate) == (Decimal("433.33"), Decimal("1.1111111111"))
     assert LedgerEntry.objects.count() == 1
@@ -287,8 +285,8 @@ def test_multi_currency_activity_at_the_days_rate_and_the_entry_frozen(campaign)
 def test_a_deposit_based_plan_ignores_player_activity(alice, campaign):
     plan(campaign, revshare="30")
     register(alice, campaign, "P-1")
-    send_activity(campaign, day("P-1", "2026-10-05", ggr="1000"))
-    close(OCT)
+    send_activity(campaign, day("P-1", "2026-08-05", ggr="1000"))
+    close(AUG)
     assert not NgrStatement.objects.exists()
     assert not LedgerEntry.objects.filter(kind="revshare").exists()
 
@@ -296,6 +294,6 @@ def test_a_deposit_based_plan_ignores_player_activity(alice, campaign):
 def test_close_month_command_reports_ngr_statements(alice, campaign, capsys):
     ngr_plan(campaign, percent="30")
     register(alice, campaign, "P-1")
-    send_activity(campaign, day("P-1", "2026-10-05", ggr="100"))
-    call_command("close_month", "2026-10")
+    send_activity(campaign, day("P-1", "2026-08-05", ggr="100"))
+    call_command("close_month", "2026-08")
     assert "1 NGR statement(s)" in capsys.readouterr().out
