@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -5,7 +6,7 @@ from django.urls import path, reverse
 
 from attribution.rollups import reports
 
-from . import notify, selectors, services
+from . import notify, offers, selectors, services
 from .filters import StatsFilter
 from .models import (
     Affiliate,
@@ -15,6 +16,8 @@ from .models import (
     AuditEvent,
     Brand,
     Campaign,
+    CampaignAccess,
+    Creative,
     NoticeKind,
     TrackingLink,
 )
@@ -184,9 +187,87 @@ class AppAdmin(admin.ModelAdmin):
     list_select_related = ("brand",)
 
 
+class CreativeInline(admin.TabularInline):
+    model = Creative
+    extra = 0
+    fields = ("kind", "name", "file", "text", "preview_url")
+
+
+class AccessDecisionForm(forms.ModelForm):
+    """A manager's answer to an access request: approve, or refuse with a reason. Adding one
+    lets an affiliate into a private or approval-only campaign."""
+
+    decision = forms.ChoiceField(
+        choices=[("", "—"), ("approve", "Approve"), ("refuse", "Refuse or revoke")],
+        required=False,
+    )
+
+    class Meta:
+        model = CampaignAccess
+        fields = ("affiliate", "campaign", "reason")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("decision") == "refuse" and not (cleaned.get("reason") or "").strip():
+            self.add_error("reason", "Say why: the affiliate reads the reason.")
+        campaign = cleaned.get("campaign")
+        if self.instance.pk is None and campaign and campaign.visibility == "public":
+            self.add_error("campaign", "A public campaign is open to every affiliate already.")
+        return cleaned
+
+
+@admin.register(CampaignAccess)
+class CampaignAccessAdmin(admin.ModelAdmin):
+    """Access requests to approval-only campaigns, and who was let into private ones."""
+
+    form = AccessDecisionForm
+    list_display = ("affiliate", "campaign", "status", "message", "requested_at", "decided_by")
+    list_filter = ("status", "campaign")
+    search_fields = ("affiliate__name", "campaign__name", "=affiliate__id")
+    autocomplete_fields = ("affiliate", "campaign")
+    list_select_related = ("affiliate", "campaign", "decided_by")
+    actions = ("approve",)
+    date_hierarchy = "requested_at"
+
+    def get_fields(self, request: HttpRequest, obj: CampaignAccess | None = None):
+        if obj is None:
+            return ("affiliate", "campaign")
+        return ("affiliate", "campaign", "status", "message", "decision", "reason", "decided_by")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: CampaignAccess | None = None):
+        if obj is None:
+            return ()
+        return ("affiliate", "campaign", "status", "message", "decided_by")
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            granted = offers.access_grant(
+                affiliate=obj.affiliate, campaign=obj.campaign, actor=request.user
+            )
+            obj.pk = granted.pk
+            return
+        decision = form.cleaned_data.get("decision")
+        if decision:
+            offers.access_decide(
+                access=obj,
+                approve=decision == "approve",
+                reason=form.cleaned_data.get("reason", ""),
+                actor=request.user,
+            )
+
+    @admin.action(description="Approve the selected requests")
+    def approve(self, request: HttpRequest, queryset: QuerySet[CampaignAccess]) -> None:
+        done = 0
+        for access in queryset.exclude(status=CampaignAccess.Status.APPROVED):
+            offers.access_decide(access=access, approve=True, actor=request.user)
+            done += 1
+        self.message_user(request, f"{done} approved.", messages.SUCCESS)
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     list_display = ("name", "brand", "status", "visibility", "click_lookback_days", "link_count")
+    inlines = (CreativeInline,)
     list_filter = ("status", "visibility", "brand")
     search_fields = ("name", "brand__name", "=id")
     autocomplete_fields = ("brand", "ios_app", "android_app")
@@ -212,7 +293,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 kind=NoticeKind.NEW_OFFER,
                 title=f"New offer: {obj.name}",
                 body=f"{obj.brand} opened {obj.name} to every affiliate. Create a link for it.",
-                url=reverse("affiliate-links"),
+                url=reverse("affiliate-offers"),
             )
 
     @admin.display(ordering="link_count", description="Links")

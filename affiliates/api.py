@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
@@ -14,6 +15,8 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,13 +25,22 @@ from rest_framework.views import APIView
 
 from portal.api import ID, IdFilter
 
-from . import services, twofactor
+from . import offers, services, twofactor
 from .models import Affiliate, Campaign, TrackingLink
-from .permissions import IsManager, IsManagerOrActiveAffiliate, scoped
+from .permissions import (
+    IsManager,
+    IsManagerOrActiveAffiliate,
+    active_affiliate,
+    is_manager,
+    scoped,
+)
 from .serializers import (
+    AccessOutSerializer,
+    AccessRequestSerializer,
     AffiliateCreateSerializer,
     AffiliateSerializer,
     CampaignSerializer,
+    OfferSerializer,
     TrackingLinkSerializer,
     TrackingLinkUpdateSerializer,
 )
@@ -220,3 +232,61 @@ class TrackingLinkViewSet(
 
     def perform_create(self, serializer: TrackingLinkSerializer) -> None:
         serializer.instance = services.link_create(**serializer.validated_data)
+
+
+# --- offers -------------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["offers"])
+class OfferViewSet(viewsets.ViewSet):
+    """The campaigns an affiliate may see, with their own terms; managers name the affiliate."""
+
+    permission_classes = [IsManagerOrActiveAffiliate]
+    lookup_value_regex = ID
+
+    def _affiliate(self, request: Request) -> Affiliate:
+        if is_manager(request.user):
+            wanted = request.query_params.get("affiliate", "")
+            affiliate = (
+                Affiliate.objects.filter(pk=int(wanted)).first() if wanted.isdigit() else None
+            )
+            if affiliate is None:
+                raise serializers.ValidationError({"affiliate": "Managers: an affiliate id."})
+            return affiliate
+        return active_affiliate(request.user)
+
+    @extend_schema(
+        summary="Offers: campaigns the affiliate may see, their terms and access",
+        parameters=[
+            OpenApiParameter(
+                "affiliate", OpenApiTypes.INT, description="Managers: whose offers (required)."
+            )
+        ],
+        responses=OfferSerializer(many=True),
+    )
+    def list(self, request: Request) -> Response:
+        found = offers.offers_for(self._affiliate(request))
+        return Response(OfferSerializer(found, many=True).data)
+
+    @extend_schema(
+        summary="Ask for access to an approval-only campaign (affiliates)",
+        request=AccessRequestSerializer,
+        responses={201: AccessOutSerializer, 400: OpenApiResponse(description="Not possible")},
+    )
+    @action(detail=True, methods=["post"], url_path="request")
+    def request_access(self, request: Request, pk: str | None = None) -> Response:
+        affiliate = active_affiliate(request.user)
+        if affiliate is None or is_manager(request.user):
+            raise serializers.ValidationError({"detail": "Affiliates ask for their own access."})
+        campaign = offers.campaigns_visible(affiliate).filter(pk=pk).first()
+        if campaign is None:
+            raise NotFound("No such offer.")
+        body = AccessRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            access = offers.access_request(
+                affiliate=affiliate, campaign=campaign, message=body.validated_data["message"]
+            )
+        except offers.AccessRefused as exc:
+            raise serializers.ValidationError({"detail": str(exc)}) from None
+        return Response(AccessOutSerializer(access).data, status=201)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from ulid import ULID
 
-from affiliates.models import Affiliate, App, Brand, Campaign, TrackingLink
+from affiliates.models import Affiliate, App, Brand, Campaign, CampaignAccess, TrackingLink
 from attribution.clicks.destination import platform_from_user_agent
 from attribution.ingestion import door
 from attribution.models import Click, PostbackSource, SourceKind
@@ -192,6 +192,25 @@ def _program(base_url: str) -> tuple[DemoProgram, list[TrackingLink]]:
             demo.links.append(
                 {"code": link.code, "affiliate": username, "campaign": key, "link_id": link.pk}
             )
+    # An offer that needs a manager's approval, with one affiliate's request waiting for it.
+    gated, _ = Campaign.objects.get_or_create(
+        brand=brand,
+        name="High rollers (approval)",
+        defaults={
+            "web_url": web_url,
+            "visibility": Campaign.Visibility.APPROVAL,
+            "description": "VIP casino offer for players who deposit 500 EUR or more.",
+            "allowed_sources": "SEO, email to opted-in lists, streamers",
+            "forbidden_sources": "brand bidding, incentivised, adult",
+            "fallback_url": "https://www.luckyspins.example/",
+        },
+    )
+    first = min(demo.affiliates)
+    CampaignAccess.objects.get_or_create(
+        affiliate_id=demo.affiliates[first]["affiliate_id"],
+        campaign=gated,
+        defaults={"message": "Casino review site, 40k visits a month from DE and AT"},
+    )
     return demo, links
 
 

@@ -6,7 +6,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, Use
 
 from attribution.models import OutboundEndpoint
 
-from . import twofactor
+from . import offers, twofactor
 from .models import Affiliate, Campaign, TrackingLink
 
 ZONES = sorted(zoneinfo.available_timezones())
@@ -69,9 +69,8 @@ class LinkForm(forms.ModelForm):
 
     def __init__(self, *args, affiliate: Affiliate, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["campaign"].queryset = Campaign.objects.filter(
-            status=Campaign.Status.ACTIVE, visibility=Campaign.Visibility.PUBLIC
-        ) | Campaign.objects.filter(pk__in=affiliate.links.values("campaign_id"))
+        # Only what the affiliate may send traffic to: public, or approved for them (offers).
+        self.fields["campaign"].queryset = offers.campaigns_usable(affiliate).order_by("name")
 
 
 class EndpointForm(forms.ModelForm):

@@ -218,6 +218,23 @@ class Campaign(models.Model):
         default=AttributionModel.LAST_CLICK,
         help_text="Who wins when several clicks claim the same install: the money follows it.",
     )
+    description = models.TextField(
+        max_length=5000, blank=True, help_text="What affiliates read on the offer: the product."
+    )
+    allowed_sources = models.CharField(
+        max_length=500, blank=True, help_text='Traffic allowed, e.g. "SEO, social, email"'
+    )
+    forbidden_sources = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text='Traffic not allowed, e.g. "brand bidding, incentivised, adult"',
+    )
+    fallback_url = URLField(
+        max_length=2000,
+        blank=True,
+        help_text="Where /c/ sends visitors of a link that may not send traffic here any more "
+        "(the affiliate's access was revoked). Empty: they get a page saying the link is gone.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -262,6 +279,80 @@ class TrackingLink(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class CampaignAccess(models.Model):
+    """An affiliate's access to a campaign that needs approval (asked for by the affiliate) or is
+    private (granted by a manager). Public campaigns need none."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        APPROVED = "approved", "Approved"
+        REFUSED = "refused", "Refused"
+        REVOKED = "revoked", "Revoked"
+
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="accesses")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="accesses")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED)
+    message = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="The affiliate's words: where the traffic comes from.",
+    )
+    reason = models.CharField(
+        max_length=500, blank=True, help_text="The manager's reason, shown to the affiliate."
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-requested_at"]
+        verbose_name = "campaign access"
+        verbose_name_plural = "campaign accesses"
+        constraints = [
+            models.UniqueConstraint(fields=["affiliate", "campaign"], name="campaign_access_once")
+        ]
+        indexes = [models.Index(fields=["status", "requested_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.affiliate} on {self.campaign}: {self.status}"
+
+
+def creative_path(creative: "Creative", filename: str) -> str:
+    return f"creatives/{creative.campaign_id}/{secrets.token_urlsafe(6)}-{filename[-80:]}"
+
+
+class Creative(models.Model):
+    """Material a manager uploads for a campaign's affiliates: a banner, a text link, a landing
+    page to preview. Files go through Django's storage API (the ``default`` storage)."""
+
+    class Kind(models.TextChoices):
+        BANNER = "banner", "Banner"
+        TEXT = "text", "Text link"
+        LANDING = "landing", "Landing page"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="creatives")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.BANNER)
+    name = models.CharField(max_length=200)
+    file = models.FileField(upload_to=creative_path, blank=True, help_text="Banner image")
+    text = models.TextField(max_length=2000, blank=True, help_text="Text link copy")
+    preview_url = URLField(max_length=2000, blank=True, help_text="Landing page to preview")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign", "kind", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        needs = {self.Kind.BANNER: "file", self.Kind.TEXT: "text", self.Kind.LANDING: "preview_url"}
+        field = needs.get(self.kind)
+        if field and not getattr(self, field):
+            raise ValidationError({field: f"A {self.get_kind_display().lower()} needs this."})
 
 
 class AuditEvent(models.Model):
@@ -316,8 +407,10 @@ class NoticeKind(models.TextChoices):
     POSTBACK_DISABLED = "postback_disabled", "Postback URL disabled"
     NEW_OFFER = "new_offer", "New offer"
     ANNOUNCEMENT = "announcement", "Announcements from the program"
+    ACCESS_ANSWERED = "access_answered", "Access request answered"
     # to managers
     NEW_SIGNUP = "new_signup", "New sign-up"
+    ACCESS_REQUEST = "access_request", "Access request"
     REVIEW_QUEUE = "review_queue", "Review queue above its threshold"
     SILENT_SOURCE = "silent_source", "Silent postback source"
     PAYOUT_RUN_READY = "payout_run_ready", "Payout run ready for approval"

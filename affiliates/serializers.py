@@ -14,6 +14,7 @@ from rest_framework.validators import UniqueValidator
 
 from portal.api import CURRENCY, UpdateFieldsMixin, model_clean
 
+from . import offers
 from .models import Affiliate, Campaign, TrackingLink
 from .permissions import active_affiliate, is_manager
 
@@ -174,14 +175,14 @@ class LinkAffiliateField(serializers.PrimaryKeyRelatedField):
 
 
 class LinkCampaignField(serializers.PrimaryKeyRelatedField):
-    """A manager links any campaign; an affiliate an active, public one."""
+    """A manager links any campaign; an affiliate an active one they may promote: public, or
+    approved for them (offers)."""
 
     def get_queryset(self):
         request = self.context.get("request")
         if request is not None and not is_manager(request.user):
-            return Campaign.objects.filter(
-                status=Campaign.Status.ACTIVE, visibility=Campaign.Visibility.PUBLIC
-            )
+            own = active_affiliate(request.user)
+            return offers.campaigns_usable(own) if own else Campaign.objects.none()
         return Campaign.objects.all()
 
 
@@ -244,3 +245,96 @@ class TrackingLinkUpdateSerializer(TrackingLinkSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         return attrs
+
+
+# --- offers -------------------------------------------------------------------------------------
+
+
+class CpaTermSerializer(serializers.Serializer):
+    event = serializers.CharField(help_text="The conversion type: ftd, registration, install...")
+    label = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=18, decimal_places=2)
+    min_deposit = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
+    countries = serializers.CharField()
+    platform = serializers.CharField()
+    channel = serializers.CharField()
+
+
+class TierTermSerializer(serializers.Serializer):
+    from_ftds = serializers.IntegerField()
+    cpa_amount = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
+    revshare_percent = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
+
+
+class NgrTierTermSerializer(serializers.Serializer):
+    from_ngr = serializers.DecimalField(max_digits=18, decimal_places=2, source="0")
+    revshare_percent = serializers.DecimalField(max_digits=5, decimal_places=2, source="1")
+
+
+class TermsSerializer(serializers.Serializer):
+    """The affiliate's own terms on the campaign, from the plan version in force now."""
+
+    plan = serializers.CharField()
+    currency = serializers.CharField()
+    valid_from = serializers.DateTimeField()
+    hold_days = serializers.IntegerField()
+    cpa = CpaTermSerializer(many=True)
+    revshare_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
+    revshare_basis = serializers.ChoiceField(choices=["deposits", "ngr"])
+    admin_fee_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
+    ngr_deductions = serializers.ListField(child=serializers.CharField())
+    product_percents = serializers.DictField(
+        child=serializers.DecimalField(max_digits=5, decimal_places=2)
+    )
+    tiers = TierTermSerializer(many=True)
+    tier_mode = serializers.CharField()
+    baseline_ftds = serializers.IntegerField()
+    ngr_tiers = NgrTierTermSerializer(many=True)
+    subaffiliate_percents = serializers.ListField(
+        child=serializers.DecimalField(max_digits=5, decimal_places=2)
+    )
+
+
+class CreativeOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    text = serializers.CharField()
+    preview_url = serializers.CharField()
+    download_url = serializers.SerializerMethodField()
+
+    def get_download_url(self, creative) -> str | None:
+        if not creative.file:
+            return None
+        return reverse("affiliate-creative", args=[creative.pk])
+
+
+class OfferSerializer(serializers.Serializer):
+    """A campaign the affiliate may see: access, their own terms, creatives once usable."""
+
+    campaign = serializers.IntegerField(source="campaign.pk")
+    name = serializers.CharField(source="campaign.name")
+    brand = serializers.CharField(source="campaign.brand.name")
+    description = serializers.CharField(source="campaign.description")
+    visibility = serializers.CharField(source="campaign.visibility")
+    platforms = serializers.ListField(child=serializers.CharField())
+    allowed_sources = serializers.CharField(source="campaign.allowed_sources")
+    forbidden_sources = serializers.CharField(source="campaign.forbidden_sources")
+    access = serializers.CharField(
+        help_text='"open" (public), "", "requested", "approved", "refused" or "revoked"'
+    )
+    reason = serializers.CharField()
+    can_link = serializers.BooleanField()
+    links = serializers.IntegerField()
+    terms = TermsSerializer(allow_null=True)
+    creatives = CreativeOutSerializer(many=True)
+
+
+class AccessRequestSerializer(serializers.Serializer):
+    message = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class AccessOutSerializer(serializers.Serializer):
+    campaign = serializers.IntegerField(source="campaign_id")
+    status = serializers.CharField()
+    requested_at = serializers.DateTimeField()

@@ -35,6 +35,17 @@ urlpatterns = [
     path("dashboard/view-as/stop/", views.view_as_stop, name="affiliate-view-as-stop"),
     path("dashboard/conversions/", views.conversions, name="affiliate-conversions"),
     path("dashboard/links/", views.links, name="affiliate-links"),
+    path("dashboard/offers/", views.offers_page, name="affiliate-offers"),
+    path(
+        "dashboard/offers/<int:campaign_id>/request/",
+        views.offer_request,
+        name="affiliate-offer-request",
+    ),
+    path(
+        "dashboard/creatives/<int:creative_id>/",
+        views.creative_download,
+        name="affiliate-creative",
+    ),
     path("dashboard/payouts/", views.payouts, name="affiliate-payouts"),
     path("dashboard/cohorts/", views.cohorts, name="affiliate-cohorts"),
     path("dashboard/sub-affiliates/", views.sub_affiliates, name="affiliate-subs"),

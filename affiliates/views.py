@@ -9,7 +9,7 @@ from django.contrib.auth import views as auth
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from rest_framework.authtoken.models import Token
 
-from affiliates import notify, selectors, services
+from affiliates import notify, offers, selectors, services
 from affiliates.filters import ConversionFilter, PeriodFilter, StatsFilter
 from affiliates.forms import EndpointForm, LinkForm, LoginForm, SignupForm
 from affiliates.models import Affiliate, NoticeKind, Notification
@@ -339,7 +339,12 @@ def conversions(request: HttpRequest) -> HttpResponse:
 @affiliate_required
 def links(request: HttpRequest) -> HttpResponse:
     affiliate = request.affiliate
-    form = LinkForm(request.POST or None, affiliate=affiliate)
+    wanted = request.GET.get("campaign", "")
+    form = LinkForm(
+        request.POST or None,
+        affiliate=affiliate,
+        initial={"campaign": int(wanted)} if wanted.isdigit() else None,
+    )
     if request.method == "POST" and form.is_valid():
         link = services.link_create(affiliate=affiliate, **form.cleaned_data)
         messages.success(request, f"Link {link.code} created.")
@@ -355,6 +360,52 @@ def links(request: HttpRequest) -> HttpResponse:
             "base": base,
         },
     )
+
+
+@affiliate_required
+def offers_page(request: HttpRequest) -> HttpResponse:
+    """Every campaign the affiliate may see: their own terms, access, creatives."""
+    affiliate = request.affiliate
+    return render(
+        request,
+        "affiliates/offers.html",
+        {"affiliate": affiliate, "offers": offers.offers_for(affiliate)},
+    )
+
+
+@affiliate_required
+@require_POST
+def offer_request(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Ask for access to an approval-only campaign."""
+    affiliate = request.affiliate
+    campaign = offers.campaigns_visible(affiliate).filter(pk=campaign_id).first()
+    if campaign is None:
+        raise Http404("No such offer.")
+    try:
+        offers.access_request(
+            affiliate=affiliate,
+            campaign=campaign,
+            message=request.POST.get("message", "").strip(),
+        )
+    except offers.AccessRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Access to {campaign.name} requested: a manager will answer.")
+    return redirect("affiliate-offers")
+
+
+@affiliate_required
+def creative_download(request: HttpRequest, creative_id: int) -> HttpResponse:
+    """A banner of a campaign the affiliate may use, read through the storage API."""
+    creative = offers.creative_for(request.affiliate, creative_id)
+    if creative is None:
+        raise Http404("No such creative.")
+    response = FileResponse(
+        creative.file.open("rb"), filename=creative.file.name.rsplit("/", 1)[-1]
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'"
+    return response
 
 
 @affiliate_required

@@ -29,6 +29,14 @@ def click_redirect(request: HttpRequest, code: str) -> HttpResponse:
     try:
         # No link code holds a control character (PostgreSQL text cannot even hold a NUL).
         link = None if _CONTROL.search(code) else targets.link_for_redirect(code=code[:64])
+        if link is not None and not link.allowed:
+            # The affiliate may not send traffic here any more: no click, the campaign's fallback.
+            if link.fallback_url:
+                response = _Redirect(link.fallback_url)
+                response["Cache-Control"] = "no-store"
+                response["Referrer-Policy"] = "no-referrer"
+                return response
+            return render(request, "attribution/link_not_found.html", status=404)
         recorded = (
             recording.click_record(
                 link=link, params=request.GET, meta=request.META, method=request.method

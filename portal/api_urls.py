@@ -3,7 +3,13 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from affiliates.api import AffiliateViewSet, CampaignViewSet, TokenObtainView, TrackingLinkViewSet
+from affiliates.api import (
+    AffiliateViewSet,
+    CampaignViewSet,
+    OfferViewSet,
+    TokenObtainView,
+    TrackingLinkViewSet,
+)
 from attribution.api import ClickViewSet, ConversionViewSet, StatsBreakdownView, StatsView
 from payouts.api import (
     CohortView,
@@ -22,6 +28,7 @@ router.register("links", TrackingLinkViewSet, basename="link")
 router.register("conversions", ConversionViewSet, basename="conversion")
 router.register("clicks", ClickViewSet, basename="click")
 router.register("payouts", PayoutViewSet, basename="payout")
+router.register("offers", OfferViewSet, basename="offer")
 # Managers only.
 router.register("affiliates", AffiliateViewSet, basename="affiliate")
 router.register("campaigns", CampaignViewSet, basename="campaign")

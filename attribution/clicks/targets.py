@@ -16,7 +16,7 @@ from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from affiliates.models import Affiliate, Campaign, TrackingLink
+from affiliates.models import Affiliate, Campaign, CampaignAccess, TrackingLink
 
 
 @dataclass(frozen=True)
@@ -33,18 +33,25 @@ class LinkTarget:
     lookback_days: int
     deep_link: str
     subs: tuple[str, str, str, str, str]
+    # False: the campaign needs access the affiliate no longer has (revoked, refused): the
+    # visitor goes to ``fallback_url`` and no click is recorded.
+    allowed: bool = True
+    fallback_url: str = ""
 
 
 def _link_sql() -> str:
-    link, campaign, affiliate = (
-        connection.ops.quote_name(m._meta.db_table) for m in (TrackingLink, Campaign, Affiliate)
+    link, campaign, affiliate, access = (
+        connection.ops.quote_name(m._meta.db_table)
+        for m in (TrackingLink, Campaign, Affiliate, CampaignAccess)
     )
     # Written out rather than built by the ORM: this runs on every click, and compiling the
     # equivalent queryset costs more CPU than the database spends answering it.
     return (
         f"SELECT l.id, l.affiliate_id, l.campaign_id, c.name, c.web_url, c.ios_url, "  # noqa: S608
         f"c.android_url, c.click_lookback_days, l.deep_link, "
-        f"l.sub1, l.sub2, l.sub3, l.sub4, l.sub5 "
+        f"l.sub1, l.sub2, l.sub3, l.sub4, l.sub5, "
+        f"(c.visibility = %s OR EXISTS (SELECT 1 FROM {access} x WHERE x.affiliate_id = "
+        f"l.affiliate_id AND x.campaign_id = l.campaign_id AND x.status = %s)), c.fallback_url "
         f"FROM {link} l JOIN {campaign} c ON c.id = l.campaign_id "
         f"JOIN {affiliate} a ON a.id = l.affiliate_id "
         f"WHERE l.code = %s AND l.is_active AND c.status = %s AND a.status = %s"
@@ -60,7 +67,8 @@ _lock = threading.Lock()
 
 
 def link_for_redirect(*, code: str) -> LinkTarget | None:
-    """The link behind /c/<code> if it may send traffic now: link, campaign and affiliate active."""
+    """The link behind /c/<code> if link, campaign and affiliate are active; ``allowed`` says
+    whether it may send traffic there (access to a non-public campaign)."""
     kept = _links.get(code)
     if kept is not None and kept[0] > time.monotonic():
         return kept[1]
@@ -82,6 +90,8 @@ def link_for_redirect(*, code: str) -> LinkTarget | None:
 @receiver(post_delete, sender=Campaign)
 @receiver(post_save, sender=Affiliate)
 @receiver(post_delete, sender=Affiliate)
+@receiver(post_save, sender=CampaignAccess)
+@receiver(post_delete, sender=CampaignAccess)
 def links_forget(**kwargs: Any) -> None:
     """Drop this process's kept links: a status, destination or default sub id may have changed."""
     global _generation
@@ -92,8 +102,17 @@ def links_forget(**kwargs: Any) -> None:
 
 def _lookup(code: str) -> LinkTarget | None:
     with connection.cursor() as cursor:
-        cursor.execute(_link_sql(), [code, Campaign.Status.ACTIVE, Affiliate.Status.ACTIVE])
+        cursor.execute(
+            _link_sql(),
+            [
+                Campaign.Visibility.PUBLIC,
+                CampaignAccess.Status.APPROVED,
+                code,
+                Campaign.Status.ACTIVE,
+                Affiliate.Status.ACTIVE,
+            ],
+        )
         row = cursor.fetchone()
     if row is None:
         return None
-    return LinkTarget(*row[:9], subs=tuple(row[9:14]))
+    return LinkTarget(*row[:9], subs=tuple(row[9:14]), allowed=bool(row[14]), fallback_url=row[15])

@@ -8,13 +8,13 @@ from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from affiliates.models import Affiliate
+from affiliates.models import Affiliate, Campaign, CampaignAccess
 from attribution.rollups import keep
 from payouts.models import Payout, PayoutRun
 from payouts.reports import pseudonym
 from tests.attribution.test_crediting import af_install, click
-from tests.factories import AffiliateFactory, TrackingLinkFactory, UserFactory
-from tests.payouts.helpers import day, register, send_activity
+from tests.factories import AffiliateFactory, CampaignFactory, TrackingLinkFactory, UserFactory
+from tests.payouts.helpers import day, plan, register, send_activity
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +73,12 @@ def world(client, alice, bob, charlie, campaign, appsflyer) -> SimpleNamespace:
     send_activity(campaign, day("ALICE-PLAYER", "2026-11-03", ggr="4242.42"))
     TrackingLinkFactory(affiliate=bob, campaign=campaign, name="bob's link")
     TrackingLinkFactory(affiliate=charlie, campaign=campaign, name="charlie's link")
+    # Alice's own deal on the campaign, and a private campaign she was let into (offers).
+    plan(campaign, name="Alice's deal", cpa={"ftd": "777.77"}, affiliate=alice)
+    private = CampaignFactory(
+        brand=campaign.brand, name="Alice's private offer", visibility=Campaign.Visibility.PRIVATE
+    )
+    CampaignAccess.objects.create(affiliate=alice, campaign=private, status="approved")
     return SimpleNamespace(
         alice=alice,
         campaign=campaign,
@@ -88,5 +94,7 @@ def world(client, alice, bob, charlie, campaign, appsflyer) -> SimpleNamespace:
             "ALICE-REF",
             pseudonym(campaign.brand_id, "ALICE-PLAYER"),
             "4242.42",
+            "777.77",
+            "Alice's private offer",
         ],
     )

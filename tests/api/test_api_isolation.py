@@ -64,6 +64,8 @@ AFFILIATE_ENDPOINTS = [
     ("cohorts as CSV", "get", "/api/v1/reports/cohorts/?format=csv&through=2026-12", None),
     ("cohorts by a model", "get", "/api/v1/reports/cohorts/?model=linear&through=2026-12", None),
     ("stats by a model", "get", f"/api/v1/stats/?model=data_driven&{PERIOD}", None),
+    ("offers", "get", "/api/v1/offers/", None),
+    ("offers of alice", "get", "/api/v1/offers/?affiliate={alice}", None),
 ]
 MANAGER_ENDPOINTS = [
     ("affiliates", "get", "/api/v1/affiliates/", None),
