@@ -9,8 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from affiliates.models import Campaign
@@ -228,9 +227,12 @@ def _live_clicks(
     """
     utc_start = datetime.combine(period.start, datetime.min.time(), UTC)
     utc_end = datetime.combine(period.end + timedelta(days=1), datetime.min.time(), UTC)
-    watermark = FillState.objects.filter(name="clicks").values("last_id")[:1]
+    # The watermark as a value, not a subquery: the planner then sees how few ids lie above it
+    # and reads them by primary key (with a subquery it guessed a third of the table and
+    # scanned it: 0.7 s at 10M clicks).
+    watermark = FillState.objects.filter(name="clicks").values_list("last_id", flat=True).first()
     clicks = Click.objects.filter(
-        pk__gt=Coalesce(Subquery(watermark), Value(0)),
+        pk__gt=watermark or 0,
         # Every time zone's local days lie within 14 hours of the UTC days.
         created_at__gte=utc_start - timedelta(hours=14),
         created_at__lt=utc_end + timedelta(hours=14),
