@@ -14,7 +14,7 @@ PORT ?= 8000
 UNIT := not browser and not worker and not live
 
 .PHONY: run test test-unit lint format install install-runtime migrate demo worker worker-outbound web bench \
-	clean browser
+	clean browser fonts
 
 # A venv made by another Python than the one asked for on the command line is not used quietly.
 ifeq ($(origin PYTHON),command line)
@@ -67,9 +67,17 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "no /usr/bin/chromium and no root to install it: browser tests will skip outside CI"; fi
 
-install: $(VENV)/.installed node_modules/.installed
+# Invoices are drawn with DejaVu Sans (names in any script); without it they fall back to Latin-1.
+fonts:
+	@if [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's fonts-dejavu-core for the invoices"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core; \
+	else echo "no DejaVu Sans and no root to install it: invoices fall back to Latin-1"; fi
 
-install-runtime: $(VENV)/.runtime node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed fonts
+
+install-runtime: $(VENV)/.runtime node_modules/.installed fonts
 
 migrate: install-runtime
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput

@@ -262,7 +262,10 @@ class OfferViewSet(viewsets.ViewSet):
                 "affiliate", OpenApiTypes.INT, description="Managers: whose offers (required)."
             )
         ],
-        responses=OfferSerializer(many=True),
+        responses={
+            200: OfferSerializer(many=True),
+            400: OpenApiResponse(description="Managers: no affiliate named."),
+        },
     )
     def list(self, request: Request) -> Response:
         found = offers.offers_for(self._affiliate(request))

@@ -76,6 +76,11 @@ class Affiliate(models.Model):
         default=Decimal("50.00"),
         help_text="Below this a balance carries over to the next payout run.",
     )
+    company = models.CharField(
+        max_length=200, blank=True, help_text="Legal name invoices are made out to"
+    )
+    vat_id = models.CharField("VAT id", max_length=32, blank=True)
+    address = models.TextField(max_length=500, blank=True, help_text="Postal address for invoices")
     payment_details = models.TextField(
         blank=True,
         max_length=1000,
@@ -163,6 +168,11 @@ class App(models.Model):
         return f"{self.name} ({self.get_platform_display()})"
 
 
+def country_set(countries: str) -> frozenset[str]:
+    """``"DE, at,CH"`` as ``{"DE", "AT", "CH"}``."""
+    return frozenset(c.strip().upper() for c in countries.replace(";", ",").split(",") if c.strip())
+
+
 class Campaign(models.Model):
     """The offer affiliates promote. Destinations are URL templates with macros.
 
@@ -229,11 +239,18 @@ class Campaign(models.Model):
         blank=True,
         help_text='Traffic not allowed, e.g. "brand bidding, incentivised, adult"',
     )
+    countries = models.CharField(
+        max_length=800,
+        blank=True,
+        help_text="Countries the campaign accepts, ISO codes separated by commas (DE, AT, CH); "
+        "empty: every country. Visitors from others are sent to the fallback URL; their clicks "
+        "are recorded with their country and are never paid.",
+    )
     fallback_url = URLField(
         max_length=2000,
         blank=True,
-        help_text="Where /c/ sends visitors of a link that may not send traffic here any more "
-        "(the affiliate's access was revoked). Empty: they get a page saying the link is gone.",
+        help_text="Where /c/ sends visitors the campaign does not take: from a country it does "
+        "not accept, or on a link whose access was revoked. Macros as in the destinations.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -243,7 +260,18 @@ class Campaign(models.Model):
     def __str__(self) -> str:
         return f"{self.brand.name} / {self.name}" if self.brand_id else self.name
 
+    @property
+    def country_set(self) -> frozenset[str]:
+        """The accepted countries (empty: every one)."""
+        return country_set(self.countries)
+
     def clean(self) -> None:
+        codes = [c.strip().upper() for c in self.countries.replace(";", ",").split(",")]
+        codes = [c for c in codes if c]
+        wrong = [c for c in codes if len(c) != 2 or not c.isalpha() or not c.isascii()]
+        if wrong:
+            raise ValidationError({"countries": f"Not ISO country codes: {', '.join(wrong[:5])}"})
+        self.countries = ", ".join(dict.fromkeys(codes))
         if not (self.web_url or self.ios_url or self.android_url):
             raise ValidationError("A campaign needs at least one destination URL.")
         if self.ios_app_id and self.ios_app.platform != Platform.IOS:

@@ -128,6 +128,7 @@ class CampaignSerializer(UpdateFieldsMixin, serializers.ModelSerializer):
     web_url = URLTemplateField(max_length=2000, required=False, allow_blank=True)
     ios_url = URLTemplateField(max_length=2000, required=False, allow_blank=True)
     android_url = URLTemplateField(max_length=2000, required=False, allow_blank=True)
+    fallback_url = URLTemplateField(max_length=2000, required=False, allow_blank=True)
 
     class Meta:
         model = Campaign
@@ -137,6 +138,11 @@ class CampaignSerializer(UpdateFieldsMixin, serializers.ModelSerializer):
             "name",
             "status",
             "visibility",
+            "description",
+            "allowed_sources",
+            "forbidden_sources",
+            "countries",
+            "fallback_url",
             "web_url",
             "ios_app",
             "ios_url",
@@ -152,6 +158,8 @@ class CampaignSerializer(UpdateFieldsMixin, serializers.ModelSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         candidate = Campaign(**{**self._current(), **attrs})
         model_clean(candidate)
+        if "countries" in attrs:
+            attrs["countries"] = candidate.countries  # as clean() tidied them: "DE, AT"
         return attrs
 
     def _current(self) -> dict[str, Any]:
@@ -318,6 +326,9 @@ class OfferSerializer(serializers.Serializer):
     description = serializers.CharField(source="campaign.description")
     visibility = serializers.CharField(source="campaign.visibility")
     platforms = serializers.ListField(child=serializers.CharField())
+    countries = serializers.CharField(
+        source="campaign.countries", help_text="Accepted countries; empty: every country"
+    )
     allowed_sources = serializers.CharField(source="campaign.allowed_sources")
     forbidden_sources = serializers.CharField(source="campaign.forbidden_sources")
     access = serializers.CharField(

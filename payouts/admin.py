@@ -23,6 +23,7 @@ from .models import (
     CommissionPlan,
     CpaRule,
     FxRate,
+    Invoice,
     LedgerEntry,
     NgrStatement,
     NgrTier,
@@ -366,7 +367,14 @@ class PayoutAdmin(ReadOnly):
 
     @admin.display(description="Statement")
     def statement(self, obj: Payout) -> str:
-        return format_html('<a href="{}">statement</a>', reverse("payout-statement", args=[obj.pk]))
+        links = format_html(
+            '<a href="{}">statement</a>', reverse("payout-statement", args=[obj.pk])
+        )
+        if obj.status in ("approved", "paid"):
+            links += format_html(
+                ' · <a href="{}">invoice</a>', reverse("payout-invoice", args=[obj.pk])
+            )
+        return links
 
     @admin.action(description="Mark selected payouts paid (with the reference above)")
     def mark_paid(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
@@ -554,3 +562,28 @@ class NgrStatementAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    """Self-billing invoices: issued when a run is approved, never edited."""
+
+    list_display = ("number", "payout", "amount", "currency", "issued_at", "pdf")
+    search_fields = ("=number", "payout__affiliate__name")
+    list_select_related = ("payout",)
+    date_hierarchy = "issued_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="PDF")
+    def pdf(self, obj: Invoice) -> str:
+        return format_html(
+            '<a href="{}">download</a>', reverse("payout-invoice", args=[obj.payout_id])
+        )

@@ -544,3 +544,32 @@ class NgrStatement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.affiliate_id} {self.period:%Y-%m}: {self.commission}"
+
+
+class InvoiceCounter(models.Model):
+    """The last invoice number of a year: numbers run without gaps, one after another."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
+
+class Invoice(models.Model):
+    """The self-billing invoice of an approved or paid payout: numbered once, never changed.
+    Issuer and recipient are copied as they were when it was issued."""
+
+    payout = models.OneToOneField(Payout, on_delete=models.PROTECT, related_name="invoice")
+    number = models.CharField(max_length=32, unique=True)
+    issued_at = models.DateTimeField()
+    issuer = models.TextField(help_text="The operator: name, address, VAT id")
+    recipient = models.TextField(help_text="The affiliate: company, address, VAT id")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        ordering = ["-issued_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.number

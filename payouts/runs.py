@@ -18,6 +18,7 @@ from affiliates.models import Affiliate, AuditEvent, NoticeKind
 from affiliates.services import Actor, audit_record
 from attribution.models import Conversion
 
+from . import invoices
 from .ledger import REVENUE_TYPES, month_bounds
 from .models import LedgerEntry, Payout, PayoutRun, PlanVersion, RevShareStatement
 
@@ -308,6 +309,7 @@ def payout_run_approve(*, run: PayoutRun, actor: Actor) -> PayoutRun:
             payout.status = Payout.Status.APPROVED
             payout.save(update_fields=["status"])
             audit_record(obj=payout, field="status", old="draft", new="approved", actor=actor)
+            invoices.invoice_issue(payout=payout)  # numbered in approval order
             notify.notify_affiliate(
                 payout.affiliate,
                 NoticeKind.PAYOUT_APPROVED,

@@ -25,6 +25,9 @@ class PayoutSerializer(serializers.ModelSerializer):
     period_start = serializers.DateField(source="run.period_start", read_only=True)
     period_end = serializers.DateField(source="run.period_end", read_only=True)
     statement_url = serializers.SerializerMethodField(help_text="The printable statement.")
+    invoice_url = serializers.SerializerMethodField(
+        help_text="The self-billing invoice (PDF); null until the payout is approved."
+    )
 
     class Meta:
         model = Payout
@@ -40,11 +43,19 @@ class PayoutSerializer(serializers.ModelSerializer):
             "paid_at",
             "created_at",
             "statement_url",
+            "invoice_url",
         ]
         read_only_fields = fields
 
     def get_statement_url(self, payout: Payout) -> str:
         url = reverse("payout-statement", args=[payout.pk])
+        return self.context["request"].build_absolute_uri(url)
+
+    def get_invoice_url(self, payout: Payout) -> str | None:
+        """The self-billing invoice (PDF), once the payout is approved."""
+        if payout.status not in ("approved", "paid"):
+            return None
+        url = reverse("payout-invoice", args=[payout.pk])
         return self.context["request"].build_absolute_uri(url)
 
 

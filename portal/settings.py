@@ -354,6 +354,16 @@ OUTBOUND_NOTICE_AT = (5, 10, 15)
 # --- Money ---------------------------------------------------------------------------------
 # FX rates are kept against this currency (Payouts > FX rates).
 BASE_CURRENCY = env.str("BASE_CURRENCY", default="EUR")
+# Self-billing invoices (payouts.invoices): the operator who issues them on the affiliates'
+# behalf, and a Unicode TrueType font for names in any script (Debian: fonts-dejavu-core,
+# installed by `make`); without the font the PDF falls back to Latin-1.
+INVOICE_ISSUER = env.str("INVOICE_ISSUER", default="Lucky Spins Ltd")
+INVOICE_ISSUER_ADDRESS = env.str(
+    "INVOICE_ISSUER_ADDRESS", default="1 Harbour Road, Valletta, Malta"
+)
+INVOICE_ISSUER_VAT_ID = env.str("INVOICE_ISSUER_VAT_ID", default="MT12345678")
+INVOICE_PREFIX = env.str("INVOICE_PREFIX", default="SB")
+INVOICE_FONT = env.str("INVOICE_FONT", default="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 # --- Tracking -------------------------------------------------------------------------------
 # AppsFlyer media source (pid) the portal is registered under as an integrated partner.

@@ -73,9 +73,15 @@ def _record(
 ) -> RecordedClick | None:
     user_agent = clean_line(meta.get("HTTP_USER_AGENT", ""), USER_AGENT_MAX)
     platform = platform_from_user_agent(user_agent)
+    country = meta.get(settings.COUNTRY_HEADER, "")
+    country = country.upper() if _COUNTRY_RE.match(country) else ""
     template = {"ios": link.ios_url, "android": link.android_url}.get(platform) or link.web_url
     if not template:
         template = link.ios_url or link.android_url
+    if country and link.countries and country not in link.countries and link.fallback_url:
+        # A country the campaign does not take: recorded with its country (never paid, see
+        # crediting), and sent where the operator wants such visitors.
+        template = link.fallback_url
     if not template:
         return None
 
@@ -91,7 +97,6 @@ def _record(
         click_id = str(ULID())
         gaid = device_id(params["gaid"]) if "gaid" in params else ""
         idfa = device_id(params["idfa"]).upper() if "idfa" in params else ""
-        country = meta.get(settings.COUNTRY_HEADER, "")
         row = (
             click_id,
             link.link_id,
@@ -101,7 +106,7 @@ def _record(
             client_ip(meta),
             user_agent,
             platform,
-            country.upper() if _COUNTRY_RE.match(country) else "",
+            country,
             *subs,
             clean_line(meta.get("HTTP_REFERER", ""), REFERRER_MAX),
             gaid,

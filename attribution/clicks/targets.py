@@ -16,7 +16,7 @@ from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from affiliates.models import Affiliate, Campaign, CampaignAccess, TrackingLink
+from affiliates.models import Affiliate, Campaign, CampaignAccess, TrackingLink, country_set
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class LinkTarget:
     # visitor goes to ``fallback_url`` and no click is recorded.
     allowed: bool = True
     fallback_url: str = ""
+    # The countries the campaign accepts (empty: all); others go to ``fallback_url``.
+    countries: frozenset[str] = frozenset()
 
 
 def _link_sql() -> str:
@@ -51,7 +53,8 @@ def _link_sql() -> str:
         f"c.android_url, c.click_lookback_days, l.deep_link, "
         f"l.sub1, l.sub2, l.sub3, l.sub4, l.sub5, "
         f"(c.visibility = %s OR EXISTS (SELECT 1 FROM {access} x WHERE x.affiliate_id = "
-        f"l.affiliate_id AND x.campaign_id = l.campaign_id AND x.status = %s)), c.fallback_url "
+        f"l.affiliate_id AND x.campaign_id = l.campaign_id AND x.status = %s)), c.fallback_url, "
+        f"c.countries "
         f"FROM {link} l JOIN {campaign} c ON c.id = l.campaign_id "
         f"JOIN {affiliate} a ON a.id = l.affiliate_id "
         f"WHERE l.code = %s AND l.is_active AND c.status = %s AND a.status = %s"
@@ -115,4 +118,10 @@ def _lookup(code: str) -> LinkTarget | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    return LinkTarget(*row[:9], subs=tuple(row[9:14]), allowed=bool(row[14]), fallback_url=row[15])
+    return LinkTarget(
+        *row[:9],
+        subs=tuple(row[9:14]),
+        allowed=bool(row[14]),
+        fallback_url=row[15],
+        countries=country_set(row[16]),
+    )

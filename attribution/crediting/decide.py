@@ -103,6 +103,14 @@ def _decide_by_click(event: PostbackEvent, click: Click, method: str) -> Decisio
         method=method,
         touch_type=event.touch_type or "click",
     )
+    accepted = click.campaign.country_set
+    if accepted and click.country and click.country not in accepted:
+        # The campaign's geo rule: traffic from elsewhere is never paid, whoever sent it.
+        decision.status, decision.reason = Conversion.Status.REJECTED, Reason.OUTSIDE_GEO
+        decision.detail = (
+            f"click from {click.country}; the campaign takes {click.campaign.countries}"
+        )
+        return decision
     if event.occurred_at is None:
         return decision
     elapsed = event.occurred_at - click.created_at

@@ -68,6 +68,9 @@ def judge(
     findings: list[tuple[str, str, str]] = []  # (action, reason, detail)
     if conversion.reason == Reason.BEFORE_CLICK:
         findings.append((FraudPolicy.Action.REJECT, Reason.BEFORE_CLICK, conversion.detail))
+    if conversion.reason == Reason.OUTSIDE_GEO:
+        # The campaign's geo rule, not a fraud threshold: always rejected, never paid.
+        findings.append((FraudPolicy.Action.REJECT, Reason.OUTSIDE_GEO, conversion.detail))
     if conversion.reason == Reason.OUTSIDE_LOOKBACK:
         findings.append(
             (policy.outside_lookback_action, Reason.OUTSIDE_LOOKBACK, conversion.detail)

@@ -38,6 +38,7 @@ class Reason(models.TextChoices):
     NOT_WINNING = "not_winning", "SKAdNetwork postback that did not win"
     DEVELOPMENT = "development", "Signed with Apple's development key"
     DECLINED = "declined", "Declined by the operator"
+    OUTSIDE_GEO = "outside_geo", "Click from a country the campaign does not accept"
     MANAGER = "manager", "Decided by a manager"
 
 
@@ -66,6 +67,7 @@ class PublicReason(models.TextChoices):
     DUPLICATE = "duplicate", "rejected: already credited"
     NOT_ATTRIBUTED = "not_attributed", "rejected: not attributed"
     DECLINED = "declined", "declined by the operator"
+    OUTSIDE_GEO = "outside_geo", "rejected: country not in the offer"
     REJECTED = "rejected", "rejected by the program"
     REVERSED = "reversed", "reversed"
 
@@ -85,6 +87,8 @@ def public_reason(status: str, reason: str) -> PublicReason:
         return PublicReason.NOT_ATTRIBUTED
     if reason == Reason.DECLINED:
         return PublicReason.DECLINED
+    if reason == Reason.OUTSIDE_GEO:
+        return PublicReason.OUTSIDE_GEO
     return PublicReason.REJECTED
 
 

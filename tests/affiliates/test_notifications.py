@@ -12,7 +12,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from affiliates import notify, services
+from affiliates import notify, offers, services
 from affiliates.models import (
     Affiliate,
     Campaign,
@@ -203,6 +203,25 @@ def test_manager_alerts_review_queue_and_silent_source(manager, settings, appsfl
         "1 conversions wait for review",
         f"No postbacks from {appsflyer} for 6 h",
     ]
+
+
+def test_an_access_request_tells_the_managers_and_the_answer_the_affiliate(alice, manager, sent):
+    alice.user.email, manager.email = "alice@example.com", "manager@example.com"
+    alice.user.save()
+    manager.save()
+    gated = CampaignFactory(name="High rollers", visibility=Campaign.Visibility.APPROVAL)
+
+    access = offers.access_request(affiliate=alice, campaign=gated, message="review site, DE")
+    asked = only(sent, "manager@example.com")
+    assert asked.subject == "Alice Media asks to promote High rollers"
+    assert "review site, DE" in asked.body and "review site, DE" in html_of(asked)
+
+    offers.access_decide(access=access, approve=False, reason="no DE licence", actor=manager)
+    answered = only(sent, "alice@example.com")
+    assert answered.subject == "Access to High rollers was refused"
+    assert "no DE licence" in answered.body
+    assert Notification.objects.get(user=alice.user).kind == NoticeKind.ACCESS_ANSWERED
+    assert Notification.objects.get(user=manager).kind == NoticeKind.ACCESS_REQUEST
 
 
 def test_a_kind_turned_off_is_neither_shown_nor_sent(alice, sent):
