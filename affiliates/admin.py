@@ -19,6 +19,8 @@ from .models import (
     CampaignAccess,
     Creative,
     NoticeKind,
+    TermsAcceptance,
+    TermsVersion,
     TrackingLink,
 )
 from .views import VIEW_AS
@@ -327,4 +329,45 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+
+@admin.register(TermsVersion)
+class TermsVersionAdmin(admin.ModelAdmin):
+    """Publish a new version to have every affiliate accept it at their next visit; a version
+    someone accepted is never edited."""
+
+    list_display = ("version", "published_at", "accepted_by")
+    date_hierarchy = "published_at"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TermsVersion]:
+        return super().get_queryset(request).annotate(accepted=Count("acceptances"))
+
+    def has_change_permission(self, request: HttpRequest, obj: TermsVersion | None = None):
+        if obj is not None and obj.acceptances.exists():
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: TermsVersion | None = None):
+        return False
+
+    @admin.display(ordering="accepted", description="Accepted by")
+    def accepted_by(self, obj: TermsVersion) -> int:
+        return obj.accepted
+
+
+@admin.register(TermsAcceptance)
+class TermsAcceptanceAdmin(admin.ModelAdmin):
+    list_display = ("user", "terms", "accepted_at", "ip")
+    list_filter = ("terms",)
+    search_fields = ("user__username",)
+    list_select_related = ("user", "terms")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

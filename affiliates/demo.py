@@ -4,7 +4,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
@@ -15,7 +15,16 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from ulid import ULID
 
-from affiliates.models import Affiliate, App, Brand, Campaign, CampaignAccess, TrackingLink
+from affiliates.models import (
+    Affiliate,
+    App,
+    Brand,
+    Campaign,
+    CampaignAccess,
+    TermsAcceptance,
+    TermsVersion,
+    TrackingLink,
+)
 from attribution.clicks.destination import platform_from_user_agent
 from attribution.ingestion import door
 from attribution.models import Click, PostbackSource, SourceKind
@@ -23,6 +32,7 @@ from attribution.processing import single
 from attribution.rollups import keep
 from payouts.models import CommissionPlan, CpaRule, FxRate, PlanAssignment, PlanVersion, Tier
 
+DEMO_TERMS_FROM = datetime(2025, 1, 1, tzinfo=UTC)  # the demo's terms, accepted by its affiliates
 DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105 - printed for the demo logins, never a real one
 # The demo manager's authenticator secret (the admin asks for a code when ADMIN_2FA is on).
 DEMO_TOTP_KEY = "3132333435363738393031323334353637383930"
@@ -109,6 +119,14 @@ def _program(base_url: str) -> tuple[DemoProgram, list[TrackingLink]]:
         user=manager, name="demo authenticator", defaults={"key": DEMO_TOTP_KEY, "confirmed": True}
     )
     demo.manager_totp = device.config_url
+    terms, _ = TermsVersion.objects.get_or_create(
+        version=1,
+        defaults={
+            "text": "Promote the program's offers honestly. No brand bidding, no incentivised "
+            "or adult traffic, no spam. Commission follows the plan shown on each offer.",
+            "published_at": DEMO_TERMS_FROM,
+        },
+    )
     for username, name, parent, tz, currency in AFFILIATES:
         affiliate, _ = Affiliate.objects.get_or_create(
             user=_user(username, staff=False),
@@ -122,6 +140,7 @@ def _program(base_url: str) -> tuple[DemoProgram, list[TrackingLink]]:
             },
         )
         demo.affiliates[username] = {"affiliate_id": affiliate.pk, "name": affiliate.name}
+        TermsAcceptance.objects.get_or_create(user=affiliate.user, terms=terms)
 
     brand, _ = Brand.objects.get_or_create(
         name="Lucky Spins", defaults={"website": "https://luckyspins.example", "currency": "EUR"}

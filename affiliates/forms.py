@@ -7,7 +7,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, Use
 from attribution.models import OutboundEndpoint
 
 from . import offers, twofactor
-from .models import Affiliate, Campaign, TrackingLink
+from .models import Affiliate, Campaign, TermsVersion, TrackingLink
 
 ZONES = sorted(zoneinfo.available_timezones())
 CURRENCIES = ["EUR", "USD", "GBP", "CAD", "AUD", "SEK", "NOK", "CHF", "JPY", "BRL"]
@@ -18,7 +18,44 @@ class SignupForm(UserCreationForm):
     email = forms.EmailField()
     time_zone = forms.ChoiceField(choices=[(z, z) for z in ZONES], initial="UTC")
     currency = forms.ChoiceField(choices=[(c, c) for c in CURRENCIES], initial="EUR")
+    website = forms.URLField(required=False, max_length=500, assume_scheme="https")
+    traffic_sources = forms.CharField(
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="SEO, paid search, social, email, apps... and the countries you reach.",
+    )
+    country = forms.CharField(max_length=2, min_length=2, help_text="ISO code, e.g. DE")
+    messenger = forms.CharField(required=False, max_length=100, help_text="e.g. Telegram @yourname")
+    company = forms.CharField(required=False, max_length=200, label="Company (legal name)")
+    vat_id = forms.CharField(required=False, max_length=32, label="VAT id")
+    accept_terms = forms.BooleanField(required=False)
     ref = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, terms: TermsVersion | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.terms = terms
+        if terms is None:
+            del self.fields["accept_terms"]
+        else:
+            self.fields["accept_terms"].required = True
+            self.fields[
+                "accept_terms"
+            ].label = f"I accept the program's terms (version {terms.version}, at /terms/)"
+
+    def clean_country(self) -> str:
+        country = self.cleaned_data["country"].strip().upper()
+        if not (country.isascii() and country.isalpha()):
+            raise forms.ValidationError("Two letters: the ISO code of your country, e.g. DE.")
+        return country
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if not (cleaned.get("website") or (cleaned.get("traffic_sources") or "").strip()):
+            self.add_error(
+                "traffic_sources", "Tell us your website or where your traffic comes from."
+            )
+        return cleaned
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()

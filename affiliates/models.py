@@ -76,6 +76,14 @@ class Affiliate(models.Model):
         default=Decimal("50.00"),
         help_text="Below this a balance carries over to the next payout run.",
     )
+    website = URLField(max_length=500, blank=True, help_text="Their site, if they have one")
+    traffic_sources = models.TextField(
+        max_length=1000, blank=True, help_text="Where their visitors come from, in their words"
+    )
+    country = models.CharField(max_length=2, blank=True, help_text="ISO code")
+    messenger = models.CharField(
+        max_length=100, blank=True, help_text="Telegram, Skype, WhatsApp... and the handle"
+    )
     company = models.CharField(
         max_length=200, blank=True, help_text="Legal name invoices are made out to"
     )
@@ -381,6 +389,42 @@ class Creative(models.Model):
         field = needs.get(self.kind)
         if field and not getattr(self, field):
             raise ValidationError({field: f"A {self.get_kind_display().lower()} needs this."})
+
+
+class TermsVersion(models.Model):
+    """The program's terms as published: affiliates accept the newest at sign-up, and again at
+    their next visit when a new version is published. Never edited: publish a new one."""
+
+    version = models.PositiveIntegerField(unique=True)
+    text = models.TextField(max_length=50_000)
+    published_at = models.DateTimeField(help_text="In force from here on")
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = "terms version"
+
+    def __str__(self) -> str:
+        return f"Terms v{self.version}"
+
+
+class TermsAcceptance(models.Model):
+    """Who accepted which terms, when and from where: kept as evidence."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="terms_accepted"
+    )
+    terms = models.ForeignKey(TermsVersion, on_delete=models.PROTECT, related_name="acceptances")
+    accepted_at = models.DateTimeField(auto_now_add=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-accepted_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "terms"], name="terms_accepted_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} accepted {self.terms}"
 
 
 class AuditEvent(models.Model):

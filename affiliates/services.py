@@ -16,7 +16,15 @@ from rest_framework.authtoken.models import Token
 from portal.lib.bulk import insert_many
 
 from . import notify
-from .models import Affiliate, AuditEvent, Campaign, NoticeKind, TrackingLink
+from .models import (
+    Affiliate,
+    AuditEvent,
+    Campaign,
+    NoticeKind,
+    TermsAcceptance,
+    TermsVersion,
+    TrackingLink,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +113,9 @@ def affiliate_apply(
     time_zone: str,
     currency: str,
     referral_code: str = "",
+    profile: dict[str, str] | None = None,
+    terms: TermsVersion | None = None,
+    ip: str | None = None,
 ) -> Affiliate | None:
     """A new affiliate's application: a user and a pending affiliate, referred or not.
 
@@ -126,9 +137,17 @@ def affiliate_apply(
     try:
         with transaction.atomic():
             user = users.create_user(username=username, email=email, password=password)
+            known = {"website", "traffic_sources", "country", "messenger", "company", "vat_id"}
             affiliate = Affiliate.objects.create(
-                user=user, name=name, time_zone=time_zone, currency=currency, parent=parent
+                user=user,
+                name=name,
+                time_zone=time_zone,
+                currency=currency,
+                parent=parent,
+                **{k: v for k, v in (profile or {}).items() if k in known},
             )
+            if terms is not None:
+                TermsAcceptance.objects.create(user=user, terms=terms, ip=ip)
             notify.notify_managers(
                 NoticeKind.NEW_SIGNUP,
                 f"New sign-up: {name}",

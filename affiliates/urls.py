@@ -7,6 +7,8 @@ from .forms import AffiliatePasswordResetForm
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("signup/sent/", views.signup_done, name="signup-done"),
+    path("terms/", views.terms_page, name="terms"),
+    path("terms/accept/", views.terms_accept, name="terms-accept"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path(

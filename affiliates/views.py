@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,12 +14,13 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from rest_framework.authtoken.models import Token
 
-from affiliates import notify, offers, selectors, services
+from affiliates import notify, offers, selectors, services, terms
 from affiliates.filters import ConversionFilter, PeriodFilter, StatsFilter
 from affiliates.forms import EndpointForm, LinkForm, LoginForm, SignupForm
 from affiliates.models import Affiliate, NoticeKind, Notification
@@ -76,6 +78,9 @@ def affiliate_required(view: View) -> View:
             return render(request, "affiliates/no_account.html", status=403)
         if affiliate.status != Affiliate.Status.ACTIVE:
             return render(request, "affiliates/pending.html", {"affiliate": affiliate}, status=403)
+        if terms.terms_pending(request) is not None:
+            # New terms were published: they are accepted before anything else is shown.
+            return redirect(f"{reverse('terms-accept')}?{urlencode({'next': request.path})}")
         request.affiliate = affiliate
         # Pages render in the affiliate's zone; deactivate after, or the thread (reused by the
         # next request, maybe another user's) would keep it.
@@ -559,7 +564,10 @@ def postback_delete(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 
 def signup(request: HttpRequest) -> HttpResponse:
     """Anyone may apply; the account waits for a manager's approval."""
-    form = SignupForm(request.POST or None, initial={"ref": request.GET.get("ref", "")})
+    current = terms.terms_current()
+    form = SignupForm(
+        request.POST or None, initial={"ref": request.GET.get("ref", "")}, terms=current
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         affiliate = services.affiliate_apply(
@@ -570,6 +578,12 @@ def signup(request: HttpRequest) -> HttpResponse:
             time_zone=data["time_zone"],
             currency=data["currency"],
             referral_code=data.get("ref", ""),
+            profile={
+                k: data.get(k) or ""
+                for k in ("website", "traffic_sources", "country", "messenger", "company", "vat_id")
+            },
+            terms=current,
+            ip=request.META.get("REMOTE_ADDR") or None,
         )
         # The same answer whether or not the username or email had an account: only the mail
         # to the address given says which.
@@ -594,6 +608,31 @@ class LoginView(auth.LoginView):
         if form.otp_device is not None:
             otp_login(self.request, form.otp_device)
         return response
+
+
+def terms_page(request: HttpRequest) -> HttpResponse:
+    """The program's current terms, for anyone (sign-up links here)."""
+    return render(request, "affiliates/terms.html", {"terms": terms.terms_current()})
+
+
+@login_required
+def terms_accept(request: HttpRequest) -> HttpResponse:
+    """Accept the newly published terms; then on to where the affiliate was going."""
+    current = terms.terms_current()
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}):
+        wanted = ""
+    if current is None:
+        return redirect(wanted or "affiliate-dashboard")
+    if request.method == "POST" and not viewing_as(request):
+        terms.terms_accept(
+            user=request.user, terms=current, ip=request.META.get("REMOTE_ADDR") or None
+        )
+        request.session[terms.SESSION_KEY] = current.version
+        return redirect(wanted or "affiliate-dashboard")
+    return render(
+        request, "affiliates/terms.html", {"terms": current, "accept": True, "next": wanted}
+    )
 
 
 def signup_done(request: HttpRequest) -> HttpResponse:

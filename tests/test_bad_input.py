@@ -195,6 +195,8 @@ def _apply(client, **overrides):
         "name": "Newbie Media",
         "time_zone": "Europe/Malta",
         "currency": "EUR",
+        "country": "MT",
+        "traffic_sources": "Casino reviews in Maltese",
         **overrides,
     }
     return client.post(reverse("signup"), data)

@@ -314,6 +314,8 @@ def test_signing_up_waits_for_approval_and_a_referral_makes_a_sub_affiliate(clie
             "name": "Newbie Media",
             "time_zone": "Europe/Malta",
             "currency": "EUR",
+            "country": "MT",
+            "website": "https://newbie.example",
             "ref": alice.referral_code,
         },
     )

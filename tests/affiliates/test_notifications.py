@@ -89,6 +89,8 @@ def test_a_sign_up_tells_the_managers(client, manager, sent):
             "password2": "a-long-password-2026",
             "time_zone": "UTC",
             "currency": "EUR",
+            "country": "GB",
+            "traffic_sources": "Deal newsletters",
         },
     )
     assert Affiliate.objects.filter(user__username="dora").exists()
