@@ -6,7 +6,7 @@ from django.urls import path, reverse
 
 from attribution.rollups import reports
 
-from . import notify, offers, selectors, services
+from . import notify, offers, profile, selectors, services
 from .filters import StatsFilter
 from .models import (
     Affiliate,
@@ -19,6 +19,7 @@ from .models import (
     CampaignAccess,
     Creative,
     NoticeKind,
+    PaymentDetailsChange,
     TermsAcceptance,
     TermsVersion,
     TrackingLink,
@@ -371,3 +372,33 @@ class TermsAcceptanceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(PaymentDetailsChange)
+class PaymentDetailsChangeAdmin(admin.ModelAdmin):
+    """Affiliates' new payment details: confirm them to release the held payouts."""
+
+    list_display = ("affiliate", "method", "details", "status", "created_at", "email_confirmed_at")
+    list_filter = ("status", "method")
+    search_fields = ("affiliate__name", "=affiliate__id", "iban", "paypal_email", "wallet")
+    list_select_related = ("affiliate",)
+    actions = ("confirm",)
+    readonly_fields = [
+        f.name for f in PaymentDetailsChange._meta.fields if f.name not in ("id", "token")
+    ]
+    exclude = ("token",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Details")
+    def details(self, obj: PaymentDetailsChange) -> str:
+        return obj.summary()
+
+    @admin.action(description="Confirm the selected changes (their payouts are released)")
+    def confirm(self, request: HttpRequest, queryset: QuerySet[PaymentDetailsChange]) -> None:
+        done = 0
+        for change in queryset.filter(status=PaymentDetailsChange.Status.AWAITING_MANAGER):
+            profile.payment_change_approve(change=change, actor=request.user)
+            done += 1
+        self.message_user(request, f"{done} confirmed.", messages.SUCCESS)

@@ -1,15 +1,21 @@
+import re
 import zoneinfo
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, UserCreationForm
+from stdnum import bic as stdnum_bic
+from stdnum import iban as stdnum_iban
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import ValidationError as StdnumError
 
 from attribution.models import OutboundEndpoint
 
 from . import offers, twofactor
-from .models import Affiliate, Campaign, TermsVersion, TrackingLink
+from .models import Affiliate, Campaign, PaymentDetailsChange, TermsVersion, TrackingLink
 
 ZONES = sorted(zoneinfo.available_timezones())
+EU_VAT_PREFIXES = {c.upper() for c in eu_vat.MEMBER_STATES} | {"EL"}
 CURRENCIES = ["EUR", "USD", "GBP", "CAD", "AUD", "SEK", "NOK", "CHF", "JPY", "BRL"]
 
 
@@ -136,3 +142,101 @@ class AffiliatePasswordResetForm(PasswordResetForm):
     def get_users(self, email: str):
         users = get_user_model()._default_manager.filter(email__iexact=email, is_active=True)
         return (u for u in users if u.has_usable_password() or hasattr(u, "affiliate"))
+
+
+class ContactForm(forms.ModelForm):
+    """The affiliate's own contact details (``/dashboard/profile/``)."""
+
+    email = forms.EmailField()
+
+    class Meta:
+        model = Affiliate
+        fields = (
+            "website",
+            "traffic_sources",
+            "country",
+            "messenger",
+            "company",
+            "vat_id",
+            "address",
+        )
+        widgets = {
+            "traffic_sources": forms.Textarea(attrs={"rows": 2}),
+            "address": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def clean_country(self) -> str:
+        country = (self.cleaned_data.get("country") or "").strip().upper()
+        if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
+            raise forms.ValidationError("Two letters: the ISO code of your country, e.g. DE.")
+        return country
+
+    def clean_vat_id(self) -> str:
+        vat_id = (self.cleaned_data.get("vat_id") or "").replace(" ", "").upper()
+        if vat_id and vat_id[:2] in EU_VAT_PREFIXES and not eu_vat.is_valid(vat_id):
+            raise forms.ValidationError("Not a valid EU VAT id.")
+        return vat_id
+
+
+# Wallet addresses by network: the shape only (a typo is refused; ownership is the affiliate's).
+WALLETS = {
+    PaymentDetailsChange.Network.BITCOIN: re.compile(
+        r"^(bc1[02-9ac-hj-np-z]{11,71}|[13][1-9A-HJ-NP-Za-km-z]{25,34})$"
+    ),
+    PaymentDetailsChange.Network.ETHEREUM: re.compile(r"^0x[0-9a-fA-F]{40}$"),
+    PaymentDetailsChange.Network.TRON: re.compile(r"^T[1-9A-HJ-NP-Za-km-z]{33}$"),
+}
+
+
+class PaymentDetailsForm(forms.Form):
+    """New payment details; the password proves it is the affiliate typing them."""
+
+    method = forms.ChoiceField(choices=PaymentDetailsChange.Method.choices)
+    account_name = forms.CharField(required=False, max_length=200, label="Account holder")
+    iban = forms.CharField(required=False, max_length=42, label="IBAN")
+    bic = forms.CharField(required=False, max_length=14, label="SWIFT/BIC")
+    paypal_email = forms.EmailField(required=False, label="PayPal email")
+    wallet = forms.CharField(required=False, max_length=128)
+    network = forms.ChoiceField(
+        required=False, choices=[("", "—"), *PaymentDetailsChange.Network.choices]
+    )
+    password = forms.CharField(widget=forms.PasswordInput, label="Your password")
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.")
+        return password
+
+    def clean(self) -> dict:
+        data = super().clean()
+        method = data.get("method")
+        if method == PaymentDetailsChange.Method.BANK:
+            if not (data.get("account_name") or "").strip():
+                self.add_error("account_name", "The name on the account.")
+            try:
+                data["iban"] = stdnum_iban.validate(data.get("iban") or "")
+            except StdnumError:
+                self.add_error("iban", "Not a valid IBAN.")
+            try:
+                data["bic"] = stdnum_bic.validate(data.get("bic") or "")
+            except StdnumError:
+                self.add_error("bic", "Not a valid SWIFT/BIC code.")
+        elif method == PaymentDetailsChange.Method.PAYPAL:
+            if not data.get("paypal_email"):
+                self.add_error("paypal_email", "The email of your PayPal account.")
+        elif method == PaymentDetailsChange.Method.CRYPTO:
+            network, wallet = data.get("network"), (data.get("wallet") or "").strip()
+            if not network:
+                self.add_error("network", "Which network the wallet is on.")
+            elif not WALLETS[network].match(wallet):
+                self.add_error(
+                    "wallet",
+                    f"Not a {dict(PaymentDetailsChange.Network.choices)[network]} address.",
+                )
+            data["wallet"] = wallet
+        return data

@@ -427,6 +427,62 @@ class TermsAcceptance(models.Model):
         return f"{self.user_id} accepted {self.terms}"
 
 
+class PaymentDetailsChange(models.Model):
+    """New payment details an affiliate gave: confirmed by a link mailed to them, then in use,
+    and their next payout held until a manager confirms the change (a hijacked account must
+    not be able to redirect money)."""
+
+    class Method(models.TextChoices):
+        BANK = "bank", "Bank transfer (IBAN)"
+        PAYPAL = "paypal", "PayPal"
+        CRYPTO = "crypto", "Crypto wallet"
+
+    class Network(models.TextChoices):
+        BITCOIN = "bitcoin", "Bitcoin"
+        ETHEREUM = "ethereum", "Ethereum (ERC-20)"
+        TRON = "tron", "Tron (TRC-20)"
+
+    class Status(models.TextChoices):
+        AWAITING_EMAIL = "awaiting_email", "Waiting for the affiliate's email confirmation"
+        AWAITING_MANAGER = "awaiting_manager", "In use; next payout held for a manager"
+        CONFIRMED = "confirmed", "Confirmed by a manager"
+        CANCELLED = "cancelled", "Replaced before it was confirmed"
+
+    affiliate = models.ForeignKey(
+        Affiliate, on_delete=models.CASCADE, related_name="payment_changes"
+    )
+    method = models.CharField(max_length=8, choices=Method.choices)
+    account_name = models.CharField(max_length=200, blank=True)
+    iban = models.CharField("IBAN", max_length=34, blank=True)
+    bic = models.CharField("SWIFT/BIC", max_length=11, blank=True)
+    paypal_email = models.EmailField(blank=True)
+    wallet = models.CharField(max_length=128, blank=True)
+    network = models.CharField(max_length=10, choices=Network.choices, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.AWAITING_EMAIL)
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    email_confirmed_at = models.DateTimeField(null=True, blank=True)
+    manager_confirmed_at = models.DateTimeField(null=True, blank=True)
+    manager_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["affiliate", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.affiliate}: {self.summary()}"
+
+    def summary(self) -> str:
+        """The details as a payout needs them, on one line."""
+        if self.method == self.Method.BANK:
+            return f"Bank: {self.account_name}, IBAN {self.iban}, BIC {self.bic}"
+        if self.method == self.Method.PAYPAL:
+            return f"PayPal: {self.paypal_email}"
+        return f"Crypto ({self.get_network_display()}): {self.wallet}"
+
+
 class AuditEvent(models.Model):
     """Who changed what, when: one row per status change or money move, never edited."""
 
@@ -480,6 +536,7 @@ class NoticeKind(models.TextChoices):
     NEW_OFFER = "new_offer", "New offer"
     ANNOUNCEMENT = "announcement", "Announcements from the program"
     ACCESS_ANSWERED = "access_answered", "Access request answered"
+    PAYMENT_DETAILS = "payment_details", "Payment details changed"
     # to managers
     NEW_SIGNUP = "new_signup", "New sign-up"
     ACCESS_REQUEST = "access_request", "Access request"

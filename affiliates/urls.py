@@ -38,6 +38,17 @@ urlpatterns = [
     path("dashboard/conversions/", views.conversions, name="affiliate-conversions"),
     path("dashboard/links/", views.links, name="affiliate-links"),
     path("dashboard/offers/", views.offers_page, name="affiliate-offers"),
+    path("dashboard/profile/", views.profile_page, name="affiliate-profile"),
+    path(
+        "dashboard/profile/password/",
+        views.password_change,
+        name="affiliate-password",
+    ),
+    path(
+        "dashboard/profile/payment/<str:token>/",
+        views.payment_confirm,
+        name="affiliate-payment-confirm",
+    ),
     path(
         "dashboard/offers/<int:campaign_id>/request/",
         views.offer_request,

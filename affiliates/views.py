@@ -20,10 +20,17 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from rest_framework.authtoken.models import Token
 
-from affiliates import notify, offers, selectors, services, terms
+from affiliates import notify, offers, profile, selectors, services, terms
 from affiliates.filters import ConversionFilter, PeriodFilter, StatsFilter
-from affiliates.forms import EndpointForm, LinkForm, LoginForm, SignupForm
-from affiliates.models import Affiliate, NoticeKind, Notification
+from affiliates.forms import (
+    ContactForm,
+    EndpointForm,
+    LinkForm,
+    LoginForm,
+    PaymentDetailsForm,
+    SignupForm,
+)
+from affiliates.models import Affiliate, NoticeKind, Notification, PaymentDetailsChange
 from attribution.outbound import schedule
 from attribution.rollups import reports
 from payouts import reports as player_reports
@@ -414,6 +421,76 @@ def creative_download(request: HttpRequest, creative_id: int) -> HttpResponse:
 
 
 @affiliate_required
+def profile_page(request: HttpRequest) -> HttpResponse:
+    """Contact details, password, payment details (changed through a mailed confirmation)."""
+    affiliate = request.affiliate
+    which = request.POST.get("form") if request.method == "POST" else None
+    contact = ContactForm(
+        request.POST if which == "contact" else None,
+        instance=affiliate,
+        initial={"email": affiliate.user.email},
+    )
+    payment = PaymentDetailsForm(request.POST if which == "payment" else None, user=affiliate.user)
+    if which == "contact" and contact.is_valid():
+        data = contact.cleaned_data
+        changed = profile.contact_update(
+            affiliate=Affiliate.objects.get(pk=affiliate.pk),
+            email=data["email"],
+            changes={k: data.get(k) for k in profile.CONTACT_FIELDS},
+            actor=request.user,
+        )
+        messages.success(request, "Saved." if changed else "Nothing changed.")
+        return redirect("affiliate-profile")
+    if which == "payment" and payment.is_valid():
+        confirm = request.build_absolute_uri(
+            reverse("affiliate-payment-confirm", args=["TOKEN"])
+        ).replace("TOKEN", "{token}")
+        profile.payment_change_request(
+            affiliate=affiliate,
+            details=payment.cleaned_data,
+            confirm_url=confirm,
+            actor=request.user,
+        )
+        messages.success(
+            request,
+            f"We mailed a confirmation link to {affiliate.user.email}: the new details apply "
+            "once you follow it.",
+        )
+        return redirect("affiliate-profile")
+    return render(
+        request,
+        "affiliates/profile.html",
+        {
+            "affiliate": affiliate,
+            "contact": contact,
+            "payment": payment,
+            "changes": affiliate.payment_changes.all()[:5],
+        },
+    )
+
+
+@affiliate_required
+@private
+def payment_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the confirmation mail: GET shows what is confirmed, POST confirms it (a mail
+    scanner that fetches links must not confirm anything)."""
+    affiliate = request.affiliate
+    pending = affiliate.payment_changes.filter(
+        token=token, status=PaymentDetailsChange.Status.AWAITING_EMAIL
+    ).first()
+    if request.method == "POST":
+        change = profile.payment_change_confirm(affiliate=affiliate, token=token)
+        if change is None:
+            messages.error(request, "This link is used, replaced or too old: ask again.")
+        else:
+            messages.success(
+                request, "Confirmed. Your next payout waits for your manager to check it."
+            )
+        return redirect("affiliate-profile")
+    return render(request, "affiliates/payment_confirm.html", {"change": pending})
+
+
+@affiliate_required
 @private
 def api_token(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
@@ -760,3 +837,14 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         "notifications/unsubscribe.html",
         {"kind": NoticeKind(kind).label, "done": done},
     )
+
+
+class _PasswordChange(auth.PasswordChangeView):
+    template_name = "affiliates/password_change.html"
+
+    def get_success_url(self) -> str:
+        messages.success(self.request, "Your password was changed.")
+        return reverse("affiliate-profile")
+
+
+password_change = affiliate_required(private(_PasswordChange.as_view()))

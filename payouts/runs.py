@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from affiliates import notify
+from affiliates import notify, profile
 from affiliates.models import Affiliate, AuditEvent, NoticeKind
 from affiliates.services import Actor, audit_record
 from attribution.models import Conversion
@@ -184,6 +184,8 @@ def _candidates(run: PayoutRun) -> list[int]:
             status=Status.APPROVED, payout__isnull=True, available_at__lt=latest
         )
         .exclude(beneficiary__payouts__run=run)
+        # New payment details not yet checked by a manager: the balance waits (profile).
+        .exclude(beneficiary_id__in=profile.held_affiliates())
         .order_by("beneficiary_id")
         .values_list("beneficiary_id", flat=True)
         .distinct()

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, QuerySet
 
+from affiliates import profile
 from affiliates.models import Affiliate
 from affiliates.permissions import is_manager
 
@@ -67,6 +68,7 @@ class RunSummary:
 
 
 BELOW_MINIMUM = "below the affiliate's minimum payout"
+HELD_FOR_PAYMENT_DETAILS = "held: new payment details wait for a manager's confirmation"
 
 
 def run_summary(*, run: PayoutRun) -> RunSummary:
@@ -114,9 +116,12 @@ def run_summary(*, run: PayoutRun) -> RunSummary:
             due[key] += row["amount"]
         else:
             held[key] += row["amount"]
+    waiting = set(profile.held_affiliates().values_list("affiliate_id", flat=True))
     for (affiliate_id, currency), amount in sorted(due.items()):
         affiliate = affiliates[affiliate_id]
-        if amount < 0:
+        if affiliate_id in waiting and amount > 0:
+            why = HELD_FOR_PAYMENT_DETAILS
+        elif amount < 0:
             why = "negative: a reversal after payment, netted by later runs"
         elif 0 < amount < affiliate.minimum_payout:
             why = BELOW_MINIMUM
