@@ -248,7 +248,9 @@ class OfferViewSet(viewsets.ViewSet):
         if is_manager(request.user):
             wanted = request.query_params.get("affiliate", "")
             affiliate = (
-                Affiliate.objects.filter(pk=int(wanted)).first() if wanted.isdigit() else None
+                Affiliate.objects.filter(pk=int(wanted)).first()
+                if wanted.isascii() and wanted.isdigit() and len(wanted) < 19
+                else None
             )
             if affiliate is None:
                 raise serializers.ValidationError({"affiliate": "Managers: an affiliate id."})
@@ -281,7 +283,11 @@ class OfferViewSet(viewsets.ViewSet):
         affiliate = active_affiliate(request.user)
         if affiliate is None or is_manager(request.user):
             raise serializers.ValidationError({"detail": "Affiliates ask for their own access."})
-        campaign = offers.campaigns_visible(affiliate).filter(pk=pk).first()
+        campaign = (
+            offers.campaigns_visible(affiliate).filter(pk=int(pk)).first()
+            if pk and pk.isascii() and pk.isdigit() and len(pk) < 19
+            else None
+        )
         if campaign is None:
             raise NotFound("No such offer.")
         body = AccessRequestSerializer(data=request.data)

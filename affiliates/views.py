@@ -355,7 +355,7 @@ def links(request: HttpRequest) -> HttpResponse:
     form = LinkForm(
         request.POST or None,
         affiliate=affiliate,
-        initial={"campaign": int(wanted)} if wanted.isdigit() else None,
+        initial={"campaign": int(wanted)} if wanted.isascii() and wanted.isdigit() else None,
     )
     if request.method == "POST" and form.is_valid():
         link = services.link_create(affiliate=affiliate, **form.cleaned_data)

@@ -272,3 +272,18 @@ def test_a_manager_answers_a_request_in_the_admin(manager_client, alice, gated, 
     assert done.status_code == 302
     access.refresh_from_db()
     assert (access.status, access.decided_by) == ("approved", manager)
+
+
+@pytest.mark.parametrize("wanted", ["", "abc", "²", "9" * 30])
+def test_a_manager_naming_no_real_affiliate_gets_a_400(manager, wanted):
+    answer = api_for(manager).get("/api/v1/offers/", {"affiliate": wanted})
+
+    assert answer.status_code == 400 and "affiliate" in answer.json()
+
+
+@pytest.mark.parametrize("code", ["abc", "²", "9" * 30])
+def test_asking_for_an_offer_that_is_no_id_is_a_404(alice, code):
+    answer = api_for(alice.user).post(f"/api/v1/offers/{code}/request/", {}, format="json")
+
+    assert answer.status_code == 404
+    assert not CampaignAccess.objects.exists()

@@ -102,6 +102,7 @@ def existing(world, campaign) -> dict[str, int]:
     return {
         "affiliates": world.alice.pk,
         "campaigns": campaign.pk,
+        "offers": campaign.pk,
         "links": world.link.pk,
         "conversions": world.conversion.pk,
         "payouts": world.payout.pk,
