@@ -5,6 +5,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 
 from attribution.rollups import reports
+from portal.lib.admin import ReadOnlyAdmin
 
 from . import notify, offers, profile, selectors, services
 from .filters import StatsFilter
@@ -358,20 +359,11 @@ class TermsVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(TermsAcceptance)
-class TermsAcceptanceAdmin(admin.ModelAdmin):
+class TermsAcceptanceAdmin(ReadOnlyAdmin):
     list_display = ("user", "terms", "accepted_at", "ip")
     list_filter = ("terms",)
     search_fields = ("user__username",)
     list_select_related = ("user", "terms")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(PaymentDetailsChange)

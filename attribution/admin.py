@@ -32,19 +32,7 @@ from attribution.models import (
 from attribution.outbound import schedule
 from attribution.parsing import senders
 from attribution.processing import amend, trial, work
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Evidence: managers read it, nobody edits it."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+from portal.lib.admin import ReadOnlyAdmin
 
 
 @admin.register(Click)

@@ -15,6 +15,7 @@ from django.utils.html import format_html
 
 from affiliates.models import Affiliate, Brand, Campaign
 from attribution.models import Channel
+from portal.lib.admin import ReadOnlyAdmin
 from portal.lib.spreadsheet import csv_response
 
 from . import activity, reports, runs, selectors, tasks
@@ -114,19 +115,8 @@ class FxRateAdmin(admin.ModelAdmin):
     date_hierarchy = "day"
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnly):
+class LedgerEntryAdmin(ReadOnlyAdmin):
     """Append-only: managers read the ledger; money moves through conversions and runs."""
 
     list_display = (
@@ -150,7 +140,7 @@ class LedgerEntryAdmin(ReadOnly):
 
 
 @admin.register(RevShareStatement)
-class RevShareStatementAdmin(ReadOnly):
+class RevShareStatementAdmin(ReadOnlyAdmin):
     list_display = (
         "period",
         "affiliate",
@@ -347,7 +337,7 @@ class ReferenceForm(ActionForm):
 
 
 @admin.register(Payout)
-class PayoutAdmin(ReadOnly):
+class PayoutAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "run",
@@ -416,7 +406,7 @@ class CohortForm(forms.Form):
 
 
 @admin.register(PlayerActivity)
-class PlayerActivityAdmin(admin.ModelAdmin):
+class PlayerActivityAdmin(ReadOnlyAdmin):
     list_display = (
         "player_id",
         "brand",
@@ -434,15 +424,6 @@ class PlayerActivityAdmin(admin.ModelAdmin):
     date_hierarchy = "day"
     list_select_related = ("brand",)
     change_list_template = "admin/payouts/playeractivity/change_list.html"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_urls(self) -> list:
         upload = self.admin_site.admin_view(self.upload_view)
@@ -527,19 +508,10 @@ def _upload(request: HttpRequest, data: dict) -> dict:
 
 
 @admin.register(PlayerActivityRevision)
-class PlayerActivityRevisionAdmin(admin.ModelAdmin):
+class PlayerActivityRevisionAdmin(ReadOnlyAdmin):
     list_display = ("activity", "revision", "actor", "token", "at")
     readonly_fields = ("activity", "revision", "old", "new", "actor", "token", "at")
     list_select_related = ("activity", "actor", "token__brand")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(BrandApiToken)
@@ -565,22 +537,13 @@ class NgrStatementAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(ReadOnlyAdmin):
     """Self-billing invoices: issued when a run is approved, never edited."""
 
     list_display = ("number", "payout", "amount", "currency", "issued_at", "pdf")
     search_fields = ("=number", "payout__affiliate__name")
     list_select_related = ("payout",)
     date_hierarchy = "issued_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description="PDF")
     def pdf(self, obj: Invoice) -> str:
