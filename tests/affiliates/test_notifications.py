@@ -12,7 +12,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from affiliates import notify, offers, services
+from affiliates import notify, offers, profile, services
 from affiliates.models import (
     Affiliate,
     Campaign,
@@ -224,6 +224,30 @@ def test_an_access_request_tells_the_managers_and_the_answer_the_affiliate(alice
     assert "no DE licence" in answered.body
     assert Notification.objects.get(user=alice.user).kind == NoticeKind.ACCESS_ANSWERED
     assert Notification.objects.get(user=manager).kind == NoticeKind.ACCESS_REQUEST
+
+
+def test_new_payment_details_tell_the_affiliate_and_the_managers(alice, manager, sent):
+    alice.user.email, manager.email = "alice@example.com", "manager@example.com"
+    alice.user.save()
+    manager.save()
+    change = profile.payment_change_request(
+        affiliate=alice,
+        details={"method": "paypal", "paypal_email": "pay@alice.example"},
+        confirm_url="https://portal.example/confirm/{token}/",
+        actor=alice.user,
+    )
+    asked = only(sent, "alice@example.com")
+    assert asked.subject == "Confirm your new payment details"
+    assert f"https://portal.example/confirm/{change.token}/" in asked.body
+    sent.clear()
+
+    profile.payment_change_confirm(affiliate=alice, token=change.token)
+
+    told = only(sent, "alice@example.com")
+    assert told.subject == "Your payment details were changed"
+    assert "PayPal: pay@alice.example" in told.body and "PayPal: pay@alice.example" in html_of(told)
+    warned = only(sent, "manager@example.com")
+    assert warned.subject == "Alice Media changed their payment details"
 
 
 def test_a_kind_turned_off_is_neither_shown_nor_sent(alice, sent):
