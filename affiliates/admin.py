@@ -89,18 +89,9 @@ class AffiliateAdmin(admin.ModelAdmin):
                 {"period": "last30", **request.GET.dict()},
                 campaigns=selectors.campaigns_of(affiliate),
             )
-            period = reports.period_for("last30", time_zone=affiliate.time_zone)
-            if stats.is_valid():
-                data = stats.form.cleaned_data
-                try:
-                    period = reports.period_for(
-                        data.get("period") or "last30",
-                        time_zone=affiliate.time_zone,
-                        start=data.get("start"),
-                        end=data.get("end"),
-                    )
-                except reports.ReportError as exc:
-                    self.message_user(request, str(exc), messages.ERROR)
+            period, error = stats.chosen_period(time_zone=affiliate.time_zone, default="last30")
+            if error:
+                self.message_user(request, error, messages.ERROR)
             extra_context["view360"] = selectors.affiliate_360(affiliate=affiliate, period=period)
             extra_context["stats"] = stats
             extra_context["metrics"] = reports.METRICS

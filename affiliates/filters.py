@@ -33,6 +33,24 @@ class PeriodFilter(django_filters.FilterSet):
         # The figures are read through rollups.reports; the FilterSet validates the form.
         return queryset
 
+    def chosen_period(self, *, time_zone: str, default: str) -> tuple[reports.Period, str]:
+        """The period picked, in ``time_zone``, and "" or why it cannot be used (then the
+        ``default`` preset is given). An invalid form gives the default, without a reason."""
+        fallback = reports.period_for(default, time_zone=time_zone)
+        if not self.is_valid():
+            return fallback, ""
+        data = self.form.cleaned_data
+        try:
+            period = reports.period_for(
+                data.get("period") or default,
+                time_zone=time_zone,
+                start=data.get("start"),
+                end=data.get("end"),
+            )
+        except reports.ReportError as exc:
+            return fallback, str(exc)
+        return period, ""
+
 
 class StatsFilter(PeriodFilter):
     """Period and dimension filters shared by the dashboard's tables and exports."""

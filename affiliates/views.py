@@ -150,20 +150,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """Mobile (iOS, Android, SKAN) and web side by side for a period, with breakdowns."""
     affiliate = request.affiliate
     stats = _stats_filter(request, affiliate, default="last7")
-    error = ""
-    period = reports.period_for("last7", time_zone=affiliate.time_zone)
+    period, error = stats.chosen_period(time_zone=affiliate.time_zone, default="last7")
     filters = reports.Filters()
     if stats.is_valid():
-        data = stats.form.cleaned_data
-        try:
-            period = reports.period_for(
-                data.get("period") or "last7",
-                time_zone=affiliate.time_zone,
-                start=data.get("start"),
-                end=data.get("end"),
-            )
-        except reports.ReportError as exc:
-            error = str(exc)
         try:
             filters = stats.report_filters()
         except reports.ReportError as exc:
@@ -277,18 +266,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def conversions(request: HttpRequest) -> HttpResponse:
     affiliate = request.affiliate
     stats = _stats_filter(request, affiliate, default="last30")
-    period = reports.period_for("last30", time_zone=affiliate.time_zone)
-    if stats.is_valid():
-        data = stats.form.cleaned_data
-        try:
-            period = reports.period_for(
-                data.get("period") or "last30",
-                time_zone=affiliate.time_zone,
-                start=data.get("start"),
-                end=data.get("end"),
-            )
-        except reports.ReportError as exc:
-            messages.error(request, str(exc))
+    period, error = stats.chosen_period(time_zone=affiliate.time_zone, default="last30")
+    if error:
+        messages.error(request, error)
     listed = ConversionFilter(
         request.GET,
         queryset=reports.conversions(
@@ -553,18 +533,8 @@ def sub_affiliates(request: HttpRequest) -> HttpResponse:
     data = request.GET.copy()
     data.setdefault("period", "this_month")
     picker = PeriodFilter(data)
-    period, error = reports.period_for("this_month", time_zone=affiliate.time_zone), ""
-    if picker.is_valid():
-        try:
-            period = reports.period_for(
-                picker.form.cleaned_data.get("period") or "this_month",
-                time_zone=affiliate.time_zone,
-                start=picker.form.cleaned_data.get("start"),
-                end=picker.form.cleaned_data.get("end"),
-            )
-        except reports.ReportError as exc:
-            error = str(exc)
-    else:
+    period, error = picker.chosen_period(time_zone=affiliate.time_zone, default="this_month")
+    if not picker.is_valid():
         error = "Please correct the period."
     table = reports.sub_affiliates(
         affiliate_id=affiliate.pk,
