@@ -14,14 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
 from payouts import plans
-from payouts.models import PlanVersion
+from payouts.models import CommissionPlan, PlanVersion
 
 from . import notify
 from .models import (
@@ -111,9 +111,12 @@ def terms_for(affiliate: Affiliate, campaign: Campaign, at: datetime | None = No
     """The affiliate's own terms on ``campaign``: their own plan there, else the campaign's
     default, in the version in force at ``at`` (now). None: no plan pays this campaign."""
     plan = plans.plan_for(affiliate_id=affiliate.pk, campaign_id=campaign.pk)
-    if plan is None:
-        return None
-    version: PlanVersion | None = plans.version_at(plan, at or timezone.now())
+    return plan_terms(plan, at or timezone.now()) if plan is not None else None
+
+
+def plan_terms(plan: CommissionPlan, at: datetime) -> Terms | None:
+    """A plan's terms in the version in force at ``at`` (None: no version yet)."""
+    version: PlanVersion | None = plans.version_at(plan, at)
     if version is None:
         return None
     ngr = version.revshare_basis == "ngr"
@@ -196,12 +199,15 @@ def offers_for(affiliate: Affiliate) -> list[Offer]:
     creatives: dict[int, list[Creative]] = {}
     for creative in Creative.objects.filter(campaign__in=[c.pk for c in campaigns]):
         creatives.setdefault(creative.campaign_id, []).append(creative)
-    link_counts: dict[int, int] = {}
-    for campaign_id in TrackingLink.objects.filter(affiliate=affiliate).values_list(
-        "campaign_id", flat=True
-    ):
-        link_counts[campaign_id] = link_counts.get(campaign_id, 0) + 1
+    link_counts = dict(
+        TrackingLink.objects.filter(affiliate=affiliate)
+        .values_list("campaign_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
     now = timezone.now()
+    # Most campaigns share a default plan: each plan's terms are worked out once.
+    terms: dict[int, Terms | None] = {}
     offers = []
     for campaign in campaigns:
         access = accesses.get(campaign.pk)
@@ -218,13 +224,24 @@ def offers_for(affiliate: Affiliate) -> list[Offer]:
                 if access and state in (Status.REFUSED, Status.REVOKED)
                 else "",
                 can_link=can_link,
-                terms=terms_for(affiliate, campaign, now),
+                terms=_terms_once(terms, affiliate, campaign, now),
                 platforms=_platforms(campaign),
                 creatives=creatives.get(campaign.pk, []) if can_link else [],
                 links=link_counts.get(campaign.pk, 0),
             )
         )
     return offers
+
+
+def _terms_once(
+    known: dict[int, Terms | None], affiliate: Affiliate, campaign: Campaign, at: datetime
+) -> Terms | None:
+    plan = plans.plan_for(affiliate_id=affiliate.pk, campaign_id=campaign.pk)
+    if plan is None:
+        return None
+    if plan.pk not in known:
+        known[plan.pk] = plan_terms(plan, at)
+    return known[plan.pk]
 
 
 def creative_for(affiliate: Affiliate, creative_id: int) -> Creative | None:
@@ -316,13 +333,13 @@ def access_grant(*, affiliate: Affiliate, campaign: Campaign, actor: Actor) -> C
     return access_decide(access=access, approve=True, reason="", actor=actor)
 
 
-def access_grant_for_links(campaign_ids: list[int] | None = None) -> int:
+def access_grant_for_links(campaign_ids: list[int]) -> int:
     """Approved access for each affiliate with a link on a non-public campaign who has no access
     row yet: links made by managers or the importer, or before the campaign stopped being
     public, keep working. A refused or revoked access is left as it is. Returns rows made."""
-    links = TrackingLink.objects.exclude(campaign__visibility=Visibility.PUBLIC)
-    if campaign_ids is not None:
-        links = links.filter(campaign_id__in=campaign_ids)
+    links = TrackingLink.objects.exclude(campaign__visibility=Visibility.PUBLIC).filter(
+        campaign_id__in=campaign_ids
+    )
     pairs = set(links.values_list("affiliate_id", "campaign_id"))
     if not pairs:
         return 0
@@ -352,8 +369,8 @@ def _links_keep_their_access(
 ) -> None:
     """A link saved on a non-public campaign, or a campaign made non-public, keeps the traffic of
     the affiliates who had links there (an affiliate cannot make such a link without access)."""
-    if kwargs.get("raw"):
-        return
+    if kwargs.get("raw") or (isinstance(instance, TrackingLink) and not kwargs.get("created")):
+        return  # an edited link changes no access
     campaign = instance if isinstance(instance, Campaign) else instance.campaign
     if campaign.visibility != Visibility.PUBLIC:
         access_grant_for_links([campaign.pk])

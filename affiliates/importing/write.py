@@ -12,6 +12,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 from tqdm import tqdm
 
+from affiliates import offers
 from affiliates.importing.cells import SUBS, chunks
 from affiliates.importing.report import ImportReport
 from affiliates.importing.rows import ConversionRow, Plan
@@ -210,6 +211,9 @@ class Writer:
                     "code", "pk", "affiliate_id", "campaign_id"
                 ):
                     self.link_ids[code] = tuple(ids)
+            # Links a program brings with it keep their traffic on gated campaigns (bulk_create
+            # sends no post_save for offers' receiver to do it).
+            offers.access_grant_for_links(sorted({ids[2] for ids in self.link_ids.values()}))
             LegacyLink.objects.bulk_create(
                 [
                     LegacyLink(path=r.legacy[0], key=r.legacy[1], link_id=self.link_ids[r.code][0])
