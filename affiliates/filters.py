@@ -86,17 +86,12 @@ class StatsFilter(PeriodFilter):
     sub4 = django_filters.CharFilter(method="ignore", max_length=255, label="sub4")
     sub5 = django_filters.CharFilter(method="ignore", max_length=255, label="sub5")
 
-    class Meta:
-        model = DailyRollup
-        fields: list[str] = []
+    class Meta(PeriodFilter.Meta):
+        pass
 
     def __init__(self, *args, campaigns, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.filters["campaign"].queryset = campaigns
-
-    def ignore(self, queryset, name, value):
-        # The figures are read through rollups.reports; the FilterSet validates the form.
-        return queryset
 
     def report_filters(self) -> reports.Filters:
         data = self.form.cleaned_data

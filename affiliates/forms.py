@@ -12,7 +12,14 @@ from stdnum.exceptions import ValidationError as StdnumError
 from attribution.models import OutboundEndpoint
 
 from . import offers, twofactor
-from .models import Affiliate, Campaign, PaymentDetailsChange, TermsVersion, TrackingLink
+from .models import (
+    Affiliate,
+    Campaign,
+    PaymentDetailsChange,
+    TermsVersion,
+    TrackingLink,
+    is_country_code,
+)
 
 ZONES = sorted(zoneinfo.available_timezones())
 EU_VAT_PREFIXES = {c.upper() for c in eu_vat.MEMBER_STATES} | {"EL"}
@@ -51,7 +58,7 @@ class SignupForm(UserCreationForm):
 
     def clean_country(self) -> str:
         country = self.cleaned_data["country"].strip().upper()
-        if not (country.isascii() and country.isalpha()):
+        if not is_country_code(country):
             raise forms.ValidationError("Two letters: the ISO code of your country, e.g. DE.")
         return country
 
@@ -167,7 +174,7 @@ class ContactForm(forms.ModelForm):
 
     def clean_country(self) -> str:
         country = (self.cleaned_data.get("country") or "").strip().upper()
-        if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
+        if country and not is_country_code(country):
             raise forms.ValidationError("Two letters: the ISO code of your country, e.g. DE.")
         return country
 

@@ -176,6 +176,11 @@ class App(models.Model):
         return f"{self.name} ({self.get_platform_display()})"
 
 
+def is_country_code(code: str) -> bool:
+    """Two ASCII letters, as ISO 3166 alpha-2 codes are (upper or lower case)."""
+    return len(code) == 2 and code.isascii() and code.isalpha()
+
+
 def country_set(countries: str) -> frozenset[str]:
     """``"DE, at,CH"`` as ``{"DE", "AT", "CH"}``."""
     return frozenset(c.strip().upper() for c in countries.replace(";", ",").split(",") if c.strip())
@@ -276,7 +281,7 @@ class Campaign(models.Model):
     def clean(self) -> None:
         codes = [c.strip().upper() for c in self.countries.replace(";", ",").split(",")]
         codes = [c for c in codes if c]
-        wrong = [c for c in codes if len(c) != 2 or not c.isalpha() or not c.isascii()]
+        wrong = [c for c in codes if not is_country_code(c)]
         if wrong:
             raise ValidationError({"countries": f"Not ISO country codes: {', '.join(wrong[:5])}"})
         self.countries = ", ".join(dict.fromkeys(codes))

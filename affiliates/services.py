@@ -104,6 +104,10 @@ def _tell_status(affiliate: Affiliate, old: str) -> None:
         )
 
 
+# What sign-up asks beyond the account (SignupForm): kept on the affiliate.
+SIGNUP_PROFILE = ("website", "traffic_sources", "country", "messenger", "company", "vat_id")
+
+
 def affiliate_apply(
     *,
     username: str,
@@ -137,14 +141,13 @@ def affiliate_apply(
     try:
         with transaction.atomic():
             user = users.create_user(username=username, email=email, password=password)
-            known = {"website", "traffic_sources", "country", "messenger", "company", "vat_id"}
             affiliate = Affiliate.objects.create(
                 user=user,
                 name=name,
                 time_zone=time_zone,
                 currency=currency,
                 parent=parent,
-                **{k: v for k, v in (profile or {}).items() if k in known},
+                **{k: v for k, v in (profile or {}).items() if k in SIGNUP_PROFILE},
             )
             if terms is not None:
                 TermsAcceptance.objects.create(user=user, terms=terms, ip=ip)

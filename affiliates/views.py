@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth import views as auth
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -474,9 +473,7 @@ def payment_confirm(request: HttpRequest, token: str) -> HttpResponse:
 @private
 def api_token(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        with transaction.atomic():
-            Token.objects.filter(user=request.user).delete()
-            token = Token.objects.create(user=request.user)
+        token = services.api_token_renew(user=request.user)
         messages.success(request, "A new API token was made; the old one no longer works.")
         return render(request, "affiliates/api_token.html", {"token": token, "shown": True})
     token = Token.objects.filter(user=request.user).first()
@@ -625,10 +622,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             time_zone=data["time_zone"],
             currency=data["currency"],
             referral_code=data.get("ref", ""),
-            profile={
-                k: data.get(k) or ""
-                for k in ("website", "traffic_sources", "country", "messenger", "company", "vat_id")
-            },
+            profile={k: data.get(k) or "" for k in services.SIGNUP_PROFILE},
             terms=current,
             ip=request.META.get("REMOTE_ADDR") or None,
         )
