@@ -18,7 +18,7 @@ from attribution.models import Channel
 from portal.lib.admin import ReadOnlyAdmin
 from portal.lib.spreadsheet import csv_response
 
-from . import activity, reports, runs, selectors, tasks
+from . import activity, invoices, reports, runs, selectors, tasks
 from .models import (
     BrandApiToken,
     CommissionPlan,
@@ -360,7 +360,7 @@ class PayoutAdmin(ReadOnlyAdmin):
         links = format_html(
             '<a href="{}">statement</a>', reverse("payout-statement", args=[obj.pk])
         )
-        if obj.status in ("approved", "paid"):
+        if obj.status in invoices.INVOICEABLE:
             links += format_html(
                 ' · <a href="{}">invoice</a>', reverse("payout-invoice", args=[obj.pk])
             )

@@ -19,6 +19,7 @@ from django.utils import timezone
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from . import selectors
 from .models import Invoice, InvoiceCounter, LedgerEntry, Payout
 
 INVOICEABLE = (Payout.Status.APPROVED, Payout.Status.PAID)
@@ -84,18 +85,6 @@ def invoice_issue(*, payout: Payout) -> Invoice:
         )
 
 
-def invoices_issue_for_run(*, run_id: int) -> int:
-    """Invoices for every approved or paid payout of a run; returns how many were made."""
-    made = 0
-    for payout in Payout.objects.filter(run_id=run_id, status__in=INVOICEABLE).select_related(
-        "affiliate"
-    ):
-        if not Invoice.objects.filter(payout=payout).exists():
-            invoice_issue(payout=payout)
-            made += 1
-    return made
-
-
 @dataclass(frozen=True)
 class Line:
     description: str
@@ -107,8 +96,7 @@ def invoice_lines(payout: Payout) -> list[Line]:
     """The payout's ledger entries by campaign and kind (CPA per conversion type, RevShare per
     month, sub-affiliate shares, adjustments, reversals), in the payout's currency."""
     groups: dict[str, list[Decimal]] = defaultdict(list)
-    entries = payout.lines.select_related("conversion__campaign").order_by("created_at", "pk")
-    for entry in entries:
+    for entry in selectors.statement_lines(payout=payout):
         conversion = entry.conversion
         campaign = conversion.campaign.name if conversion and conversion.campaign else ""
         if entry.kind == LedgerEntry.Kind.CPA and conversion is not None:

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from attribution.models import Channel
 from portal.api import CURRENCY, model_clean
 
+from . import invoices
 from .models import (
     NGR_DEDUCTIONS,
     CommissionPlan,
@@ -53,7 +54,7 @@ class PayoutSerializer(serializers.ModelSerializer):
 
     def get_invoice_url(self, payout: Payout) -> str | None:
         """The self-billing invoice (PDF), once the payout is approved."""
-        if payout.status not in ("approved", "paid"):
+        if payout.status not in invoices.INVOICEABLE:
             return None
         url = reverse("payout-invoice", args=[payout.pk])
         return self.context["request"].build_absolute_uri(url)
