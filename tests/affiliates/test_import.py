@@ -17,7 +17,15 @@ from django.utils import timezone
 
 from affiliates.admin_import import import_program_view
 from affiliates.importing import program_import
-from affiliates.models import Affiliate, AuditEvent, Brand, Campaign, LegacyLink, TrackingLink
+from affiliates.models import (
+    Affiliate,
+    AuditEvent,
+    Brand,
+    Campaign,
+    CampaignAccess,
+    LegacyLink,
+    TrackingLink,
+)
 from attribution.models import (
     Click,
     Conversion,
@@ -291,6 +299,28 @@ def test_old_click_ids_and_old_links_keep_working(client, export, appsflyer, s2s
         missing = client.get(url)
         assert missing.status_code == 404
         assert b"This link is not active" in missing.content
+
+
+def test_links_brought_onto_a_gated_campaign_keep_their_traffic(export):
+    # given: the program already has one of the export's campaigns, open on approval only
+    row = next(r for r in export.rows["campaigns"] if r["status"] == "active")
+    gated = Campaign.objects.create(
+        brand=Brand.objects.create(name=row["brand"]),
+        name=row["name"],
+        web_url=row["web_url"],
+        visibility=Campaign.Visibility.APPROVAL,
+    )
+
+    run(export)
+
+    # then: every affiliate the import gave a link there may send traffic to it
+    linked = set(TrackingLink.objects.filter(campaign=gated).values_list("affiliate_id", flat=True))
+    granted = set(
+        CampaignAccess.objects.filter(campaign=gated, status="approved").values_list(
+            "affiliate_id", flat=True
+        )
+    )
+    assert linked and granted == linked
 
 
 def test_a_dry_run_changes_nothing(export):
