@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -21,6 +21,8 @@ from portal.lib.spreadsheet import csv_response
 from . import activity, invoices, reports, runs, selectors, tasks
 from .models import (
     BrandApiToken,
+    Cap,
+    CapUsage,
     CommissionPlan,
     CpaRule,
     FxRate,
@@ -106,6 +108,47 @@ class PlanAssignmentAdmin(admin.ModelAdmin):
     search_fields = ("affiliate__name", "campaign__name")
     autocomplete_fields = ("campaign", "affiliate")
     list_select_related = ("campaign", "affiliate", "plan")
+
+
+LIMIT_FIELDS = ("period", "time_zone", "metric", "conversion_type", "limit", "currency")
+
+
+@admin.register(Cap)
+class CapAdmin(admin.ModelAdmin):
+    """Caps per campaign or per affiliate on it; the counters are the ledger's (payouts.caps)."""
+
+    list_display = ("campaign", "affiliate", "cap", "action", "used_now", "is_active")
+    list_filter = ("is_active", "action", "period", "metric")
+    search_fields = ("campaign__name", "affiliate__name")
+    autocomplete_fields = ("campaign", "affiliate")
+    list_select_related = ("campaign__brand", "affiliate")
+    fieldsets = (
+        (None, {"fields": ("campaign", "affiliate", "is_active")}),
+        ("Limit", {"fields": LIMIT_FIELDS}),
+        ("Past the limit", {"fields": ("action",)}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        current = CapUsage.objects.filter(ends_at__gt=timezone.now()).order_by("period_start")
+        return super().get_queryset(request).prefetch_related(Prefetch("usages", current))
+
+    @admin.display(description="Cap")
+    def cap(self, obj: Cap) -> str:
+        return obj.describe().removesuffix(" for you").removesuffix(" for the whole offer")
+
+    @admin.display(description="Used this period")
+    def used_now(self, obj: Cap) -> str:
+        usage = next(iter(obj.usages.all()), None)
+        used = (
+            0
+            if usage is None
+            else usage.amount
+            if obj.metric == Cap.Metric.PAYOUT
+            else usage.conversions
+        )
+        reached = " (reached)" if usage is not None and usage.reached_at else ""
+        limit = obj.limit if obj.metric == Cap.Metric.PAYOUT else int(obj.limit)
+        return f"{used} / {limit}{reached}"
 
 
 @admin.register(FxRate)

@@ -19,11 +19,11 @@ from django.utils import timezone
 
 from affiliates.models import Affiliate
 from affiliates.services import Actor, audit_bulk, audit_record
-from attribution.models import Conversion, ConversionType
+from attribution.models import Conversion, ConversionType, Reason
 from attribution.rollups import keep
 from portal.lib.bulk import insert_many
 
-from . import fx, ngr, plans
+from . import caps, fx, ngr, plans
 from .models import (
     CommissionPlan,
     LedgerEntry,
@@ -219,15 +219,46 @@ def _ordinal(conversion: Conversion, plan: CommissionPlan, time_zone: str) -> in
 
 
 def _accrue(conversion: Conversion) -> LedgerEntry | None:
+    memo = AccrualMemo()
     accrual = _price(
-        conversion,
-        AccrualMemo(),
-        generation=_generation(conversion, Kind.CPA, conversion.affiliate_id),
+        conversion, memo, generation=_generation(conversion, Kind.CPA, conversion.affiliate_id)
     )
-    if accrual is None:
-        return None
-    _write_accruals([accrual])
-    return accrual.entry
+    if accrual is not None:
+        _write_accruals([accrual])
+    caps_follow(memo)
+    return accrual.entry if accrual is not None else None
+
+
+def caps_follow(memo: "AccrualMemo") -> None:
+    """Write the caps' counters; mark the conversions a cap stopped (held, or not paid).
+
+    Their rollups were counted as they were decided: a held conversion leaves the approved
+    counters for the pending ones, with an audit row saying which cap held it.
+    """
+    memo.caps.flush()
+    for conversion, verdict in memo.capped:
+        if not verdict.action:
+            continue  # cut down to the room left: credited and paid, the entry's note says so
+        status = conversion.status
+        if verdict.action == caps.Action.HOLD:
+            status = Conversion.Status.PENDING
+        old = f"{conversion.status}/{conversion.reason}"
+        moved = status != conversion.status
+        if moved:
+            keep.conversion_apply(conversion, sign=-1)
+        conversion.status, conversion.reason = status, Reason.OVER_CAP
+        conversion.detail = verdict.why[:500]
+        conversion.save(update_fields=["status", "reason", "detail", "updated_at"])
+        if moved:
+            keep.conversion_apply(conversion, sign=1)
+        audit_record(
+            obj=conversion,
+            field="status",
+            old=old,
+            new=f"{status}/{Reason.OVER_CAP}",
+            actor=None,
+            note=verdict.why,
+        )
 
 
 def ledger_sync(*, conversion: Conversion, actor: Actor = None) -> None:
@@ -315,8 +346,12 @@ class AccrualMemo:
         self._ancestors: dict[tuple[int, int], list[Affiliate]] = {}
         self._ftds: dict[tuple[int, int, date], int] = {}
         self._locked: set[int] = set()
+        self.caps = caps.CapBook()
+        # Conversions a cap stopped or cut, with what it said: ``caps_follow`` marks them.
+        self.capped: list[tuple[Conversion, caps.Verdict]] = []
 
     def prefetch(self, conversions: list[Conversion]) -> None:
+        self.caps.prefetch(conversions)
         campaigns = {c.campaign_id for c in conversions if c.campaign_id}
         assigned: dict[int, dict[int | None, CommissionPlan]] = defaultdict(dict)
         for a in PlanAssignment.objects.select_related("plan").filter(campaign_id__in=campaigns):
@@ -401,17 +436,39 @@ def _price(conversion: Conversion, memo: AccrualMemo, *, generation: int = 0) ->
     if version is None:
         return None
     rule = plans.cpa_rule(version, conversion)
+    amount, note = None, ""
+    if rule is not None:
+        ordinal = 1
+        if rule.conversion_type == ConversionType.FTD:
+            # FTDs are counted per affiliate and month: one affiliate's accruals take turns.
+            memo.lock({affiliate.pk})
+            ordinal = memo.ordinal(conversion, plan, affiliate.time_zone)
+        amount, note = plans.cpa_amount(version, rule, ordinal)
+    # Every rate before the caps count it: a missing one leaves the conversion to the sweep,
+    # and what is counted must be what is accrued.
+    day = conversion.occurred_at.date()
+    rate = fx.rate(plan.currency, affiliate.currency, day) if rule is not None else Decimal(1)
+    parents: list[tuple[Affiliate, Decimal, Decimal]] = []
+    if rule is not None and version.subaffiliate_percents:
+        percents = [Decimal(str(p)) for p in version.subaffiliate_percents]
+        today = timezone.now().date()  # the day the source entry is created, as _entry prices it
+        for parent, percent in zip(
+            memo.ancestors(affiliate, len(percents)), percents, strict=False
+        ):
+            parent_rate = fx.rate(plan.currency, parent.currency, today) if percent else rate
+            parents.append((parent, percent, parent_rate))
+    # The caps count after the FTD turn, whether or not the plan pays CPA on this conversion.
+    verdict = memo.caps.admit(conversion, amount, plan.currency)
+    if verdict.action or verdict.why:
+        memo.capped.append((conversion, verdict))
     if rule is None:
         return None
-    ordinal = 1
-    if rule.conversion_type == ConversionType.FTD:
-        # FTDs are counted per affiliate and month: one affiliate's accruals take turns.
-        memo.lock({affiliate.pk})
-        ordinal = memo.ordinal(conversion, plan, affiliate.time_zone)
-    amount, note = plans.cpa_amount(version, rule, ordinal)
-    day = conversion.occurred_at.date()
-    rate = fx.rate(plan.currency, affiliate.currency, day)
+    amount = verdict.amount
+    if verdict.why:
+        note = f"{verdict.why}. {note}"
     status = Status.APPROVED if conversion.status == Conversion.Status.APPROVED else Status.PENDING
+    if verdict.action == caps.Action.HOLD:
+        status = Status.PENDING
     entry = LedgerEntry(
         key=f"cpa:c{conversion.pk}:a{affiliate.pk}:g{generation}",
         beneficiary=affiliate,
@@ -428,14 +485,10 @@ def _price(conversion: Conversion, memo: AccrualMemo, *, generation: int = 0) ->
         note=note[:300],
     )
     shares = []
-    if version.subaffiliate_percents and amount != 0:
-        percents = [Decimal(str(p)) for p in version.subaffiliate_percents]
-        today = timezone.now().date()  # the day the source entry is created, as _entry prices it
-        parents = memo.ancestors(affiliate, len(percents))
-        for level, (parent, percent) in enumerate(zip(parents, percents, strict=False), start=1):
+    if amount != 0:
+        for level, (parent, percent, parent_rate) in enumerate(parents, start=1):
             share = percent_of(amount, percent)
             if share:
-                parent_rate = fx.rate(plan.currency, parent.currency, today)
                 why = f"level {level}: {percent}% of {affiliate.name}'s {Kind.CPA}"
                 shares.append((parent, share, parent_rate, why))
     return _Accrual(entry, shares)
@@ -488,8 +541,10 @@ def accrue_new(conversions: list[Conversion]) -> list[int]:
     accruals: list[_Accrual] = []
     with fx.memoized():
         memo.prefetch(payable)
-        # All of the batch's FTD turns at once, in order, before any is counted.
+        # All of the batch's FTD turns at once, in order, before any is counted; then the
+        # caps' counters, in theirs.
         memo.lock({c.affiliate_id for c in payable if c.type == ConversionType.FTD})
+        memo.caps.lock(payable)
         for conversion in payable:
             try:
                 accrual = _price(conversion, memo)
@@ -500,6 +555,7 @@ def accrue_new(conversions: list[Conversion]) -> list[int]:
             if accrual is not None:
                 accruals.append(accrual)
     _write_accruals(accruals)
+    caps_follow(memo)
     if synced:
         Conversion.objects.filter(pk__in=synced).update(ledger_synced=True)
     return synced

@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from affiliates.models import validate_time_zone
 from attribution.models import ConversionType
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
@@ -573,3 +574,130 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class Cap(models.Model):
+    """A limit on what a campaign (or one affiliate on it) may earn in a day, week or month.
+
+    Counted where the ledger prices a conversion, after the affiliate's FTD turn, on a counter
+    row per period locked until the commit: however many workers accrue at once, no more than
+    the limit is ever credited. Several caps may apply; whichever is reached first stops the
+    conversion (Everflow's rule of precedence). A manager's approval of a held conversion is
+    not counted again: the manager decided to pay it.
+    """
+
+    class Period(models.TextChoices):
+        DAY = "day", "Daily"
+        WEEK = "week", "Weekly (from Monday)"
+        MONTH = "month", "Monthly"
+
+    class Metric(models.TextChoices):
+        CONVERSIONS = "conversions", "Conversions of a type"
+        PAYOUT = "payout", "Commission paid (CPA)"
+
+    class Action(models.TextChoices):
+        HOLD = "hold", "Hold for a manager's review"
+        UNPAID = "unpaid", "Credit the conversion, pay nothing"
+        FALLBACK = "fallback", "Pay nothing and send new clicks to the fallback URL"
+
+    campaign = models.ForeignKey(
+        "affiliates.Campaign", on_delete=models.CASCADE, related_name="caps"
+    )
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="caps",
+        help_text="Empty: the whole campaign, every affiliate's conversions counted together.",
+    )
+    period = models.CharField(max_length=8, choices=Period.choices, default=Period.DAY)
+    metric = models.CharField(max_length=12, choices=Metric.choices, default=Metric.CONVERSIONS)
+    conversion_type = models.CharField(
+        max_length=16,
+        choices=ConversionType.choices,
+        default=ConversionType.FTD,
+        help_text="What a conversions cap counts.",
+    )
+    limit = models.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal(1))],
+        help_text="Conversions (a whole number) or an amount in the cap's currency.",
+    )
+    currency = models.CharField(
+        max_length=3, default="EUR", help_text="A payout cap's currency (ISO 4217)."
+    )
+    action = models.CharField(max_length=8, choices=Action.choices, default=Action.HOLD)
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="Where the cap's days, weeks and months begin (IANA name, e.g. Europe/Malta).",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign_id", "pk"]
+        indexes = [models.Index(fields=["campaign", "is_active"])]
+        constraints = [models.CheckConstraint(condition=Q(limit__gt=0), name="cap_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.describe()}"
+
+    def describe(self) -> str:
+        """The cap in words, as an affiliate reads it on the offer."""
+        period = {"day": "day", "week": "week", "month": "month"}[self.period]
+        if self.metric == self.Metric.PAYOUT:
+            what = f"{self.limit} {self.currency} of commission"
+        else:
+            what = f"{int(self.limit)} {ConversionType(self.conversion_type).label}s"
+        whom = "for you" if self.affiliate_id else "for the whole offer"
+        return f"{what} a {period} {whom}"
+
+    def clean(self) -> None:
+        errors = {}
+        whole = self.limit is None or self.limit == self.limit.to_integral_value()
+        if self.metric == self.Metric.CONVERSIONS and not whole:
+            errors["limit"] = "A conversions cap counts whole conversions."
+        if self.metric == self.Metric.PAYOUT:
+            code = (self.currency or "").upper()
+            if len(code) != 3 or not code.isalpha():
+                errors["currency"] = "A three-letter currency code, e.g. EUR."
+            self.currency = code
+        if (
+            self.action == self.Action.FALLBACK
+            and self.campaign_id
+            and not self.campaign.fallback_url
+        ):
+            errors["action"] = "The campaign has no fallback URL to send clicks to."
+        if errors:
+            raise ValidationError(errors)
+
+
+class CapUsage(models.Model):
+    """What a cap has counted in one of its periods; the row is the lock that serialises it."""
+
+    cap = models.ForeignKey(Cap, on_delete=models.CASCADE, related_name="usages")
+    period_start = models.DateField(help_text="The period's first day, in the cap's time zone")
+    ends_at = models.DateTimeField(help_text="When the period ends")
+    conversions = models.PositiveIntegerField(default=0)
+    amount = models.DecimalField(**MONEY, default=Decimal(0))
+    reached_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the limit was reached in this period"
+    )
+
+    class Meta:
+        ordering = ["cap_id", "-period_start"]
+        constraints = [
+            models.UniqueConstraint(fields=["cap", "period_start"], name="cap_usage_once"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["ends_at"], condition=Q(reached_at__isnull=False), name="cap_usage_reached"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"cap {self.cap_id} from {self.period_start}: {self.conversions} / {self.amount}"

@@ -14,7 +14,7 @@ from attribution.clicks import writing
 from attribution.clicks.destination import ClickContext, build_destination, platform_from_user_agent
 from attribution.clicks.targets import LinkTarget
 from attribution.clicks.visitors import skip_reason, tally
-from attribution.models import REFERRER_MAX, SUB_MAX, USER_AGENT_MAX
+from attribution.models import REFERRER_MAX, SUB_MAX, USER_AGENT_MAX, SkippedClicks
 from attribution.parsing.wire import clean_line
 
 _COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
@@ -82,12 +82,19 @@ def _record(
         # A country the campaign does not take: recorded with its country (never paid, see
         # crediting), and sent where the operator wants such visitors.
         template = link.fallback_url
+    capped = link.capped and bool(link.fallback_url)
+    if capped:
+        # A cap is reached for the period (payouts.caps): the visitor goes to the fallback and
+        # is counted as such, with no click a conversion could be credited to.
+        template = link.fallback_url
     if not template:
         return None
 
     defaults = link.subs
     subs = [clean_line(params.get(f"sub{i}") or defaults[i - 1], SUB_MAX) for i in range(1, 6)]
-    skipped = skip_reason(method=method, user_agent=user_agent)
+    skipped = (
+        SkippedClicks.Reason.CAPPED if capped else skip_reason(method=method, user_agent=user_agent)
+    )
     if skipped:
         tally.add(link_id=link.link_id, reason=skipped)
         click_id = gaid = idfa = ""

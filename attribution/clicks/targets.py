@@ -15,8 +15,10 @@ from django.conf import settings
 from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from affiliates.models import Affiliate, Campaign, CampaignAccess, TrackingLink, country_set
+from payouts.models import Cap, CapUsage
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,15 @@ class LinkTarget:
     fallback_url: str = ""
     # The countries the campaign accepts (empty: all); others go to ``fallback_url``.
     countries: frozenset[str] = frozenset()
+    # True: a cap of the campaign (or of this affiliate on it) whose action is "fallback" was
+    # reached in its current period: visitors go to ``fallback_url``, counted, not recorded.
+    capped: bool = False
 
 
 def _link_sql() -> str:
-    link, campaign, affiliate, access = (
+    link, campaign, affiliate, access, cap, usage = (
         connection.ops.quote_name(m._meta.db_table)
-        for m in (TrackingLink, Campaign, Affiliate, CampaignAccess)
+        for m in (TrackingLink, Campaign, Affiliate, CampaignAccess, Cap, CapUsage)
     )
     # Written out rather than built by the ORM: this runs on every click, and compiling the
     # equivalent queryset costs more CPU than the database spends answering it.
@@ -54,7 +59,10 @@ def _link_sql() -> str:
         f"l.sub1, l.sub2, l.sub3, l.sub4, l.sub5, "
         f"(c.visibility = %s OR EXISTS (SELECT 1 FROM {access} x WHERE x.affiliate_id = "
         f"l.affiliate_id AND x.campaign_id = l.campaign_id AND x.status = %s)), c.fallback_url, "
-        f"c.countries "
+        f"c.countries, EXISTS (SELECT 1 FROM {cap} p JOIN {usage} u ON u.cap_id = p.id "
+        f"WHERE p.campaign_id = l.campaign_id AND p.is_active AND p.action = %s "
+        f"AND (p.affiliate_id IS NULL OR p.affiliate_id = l.affiliate_id) "
+        f"AND u.reached_at IS NOT NULL AND u.ends_at > %s) "
         f"FROM {link} l JOIN {campaign} c ON c.id = l.campaign_id "
         f"JOIN {affiliate} a ON a.id = l.affiliate_id "
         f"WHERE l.code = %s AND l.is_active AND c.status = %s AND a.status = %s"
@@ -95,6 +103,8 @@ def link_for_redirect(*, code: str) -> LinkTarget | None:
 @receiver(post_delete, sender=Affiliate)
 @receiver(post_save, sender=CampaignAccess)
 @receiver(post_delete, sender=CampaignAccess)
+@receiver(post_save, sender=Cap)
+@receiver(post_delete, sender=Cap)
 def links_forget(**kwargs: Any) -> None:
     """Drop this process's kept links: a status, destination or default sub id may have changed."""
     global _generation
@@ -110,6 +120,8 @@ def _lookup(code: str) -> LinkTarget | None:
             [
                 Campaign.Visibility.PUBLIC,
                 CampaignAccess.Status.APPROVED,
+                Cap.Action.FALLBACK,
+                timezone.now(),
                 code,
                 Campaign.Status.ACTIVE,
                 Affiliate.Status.ACTIVE,
@@ -124,4 +136,5 @@ def _lookup(code: str) -> LinkTarget | None:
         allowed=bool(row[14]),
         fallback_url=row[15],
         countries=country_set(row[16]),
+        capped=bool(row[17]),
     )

@@ -78,6 +78,7 @@ class SkippedClicks(models.Model):
     class Reason(models.TextChoices):
         HEAD = "head", "HEAD request"
         BOT = "bot", "Bot, crawler or link previewer"
+        CAPPED = "capped", "Sent to the fallback: the offer's cap was reached"
 
     day = models.DateField(help_text="UTC")
     link = models.ForeignKey(TrackingLink, on_delete=models.CASCADE, related_name="+")

@@ -40,6 +40,7 @@ class Reason(models.TextChoices):
     DECLINED = "declined", "Declined by the operator"
     OUTSIDE_GEO = "outside_geo", "Click from a country the campaign does not accept"
     MANAGER = "manager", "Decided by a manager"
+    OVER_CAP = "over_cap", "Past a cap of the campaign: held, or credited and not paid"
 
 
 # What an affiliate is told: a plain word for each decision, never the rule that made it (a rule's
@@ -68,6 +69,7 @@ class PublicReason(models.TextChoices):
     NOT_ATTRIBUTED = "not_attributed", "rejected: not attributed"
     DECLINED = "declined", "declined by the operator"
     OUTSIDE_GEO = "outside_geo", "rejected: country not in the offer"
+    OVER_CAP = "over_cap", "approved: past the offer's cap, not paid"
     REJECTED = "rejected", "rejected by the program"
     REVERSED = "reversed", "reversed"
 
@@ -78,7 +80,7 @@ def public_reason(status: str, reason: str) -> PublicReason:
     if status == "reversed":
         return PublicReason.REVERSED
     if status == "approved":
-        return PublicReason.OK
+        return PublicReason.OVER_CAP if reason == Reason.OVER_CAP else PublicReason.OK
     if reason in RULE_REASONS:
         return PublicReason.INVALID_TRAFFIC
     if reason in (Reason.DUPLICATE_CLAIM, Reason.DUPLICATE_FTD):

@@ -141,7 +141,8 @@ REPORTED_STATUS = {
 
 
 # What an operator's report may change: its own statuses, not a rule's, a claim's or a manager's.
-REPORTABLE_REASONS = (Reason.OK, Reason.ORGANIC, Reason.DECLINED)
+# A cap's verdict (held, or credited and not paid) stands too, unless the operator declines it.
+REPORTABLE_REASONS = (Reason.OK, Reason.ORGANIC, Reason.DECLINED, Reason.OVER_CAP)
 
 
 def conversion_reported(*, conversion: Conversion, event: PostbackEvent) -> Conversion:
@@ -155,6 +156,8 @@ def conversion_reported(*, conversion: Conversion, event: PostbackEvent) -> Conv
     """
     wanted = REPORTED_STATUS.get(event.status)
     if wanted is None or not conversion.is_winner or conversion.reason not in REPORTABLE_REASONS:
+        return conversion
+    if conversion.reason == Reason.OVER_CAP and wanted != Conversion.Status.REJECTED:
         return conversion
     if event.occurred_at is not None and (
         PostbackEvent.objects.filter(
