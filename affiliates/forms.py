@@ -151,6 +151,13 @@ class AffiliatePasswordResetForm(PasswordResetForm):
         return (u for u in users if u.has_usable_password() or hasattr(u, "affiliate"))
 
 
+class SettingsForm(forms.Form):
+    """The affiliate's time zone and currency: a change applies from their next day."""
+
+    time_zone = forms.ChoiceField(choices=[(z, z) for z in ZONES])
+    currency = forms.ChoiceField(choices=[(c, c) for c in CURRENCIES])
+
+
 class ContactForm(forms.ModelForm):
     """The affiliate's own contact details (``/dashboard/profile/``)."""
 

@@ -488,6 +488,46 @@ class PaymentDetailsChange(models.Model):
         return f"Crypto ({self.get_network_display()}): {self.wallet}"
 
 
+class SettingChange(models.Model):
+    """An affiliate's time zone or currency, changed from the start of their next day.
+
+    Their days (dashboards, rollups) and the currency their commission is booked in change at
+    midnight, never in the middle of a day: yesterday stays as it was reported. The rows are the
+    history; the last applied one of a field is what the affiliate has now.
+    """
+
+    class Field(models.TextChoices):
+        TIME_ZONE = "time_zone", "Time zone"
+        CURRENCY = "currency", "Currency"
+
+    affiliate = models.ForeignKey(
+        Affiliate, on_delete=models.CASCADE, related_name="setting_changes"
+    )
+    field = models.CharField(max_length=12, choices=Field.choices)
+    old = models.CharField(max_length=64)
+    new = models.CharField(max_length=64)
+    effective_at = models.DateTimeField(help_text="The start of the affiliate's next day")
+    applied_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["effective_at"],
+                condition=Q(applied_at__isnull=True, cancelled_at__isnull=True),
+                name="setting_change_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.affiliate_id} {self.field}: {self.old} -> {self.new}"
+
+
 class AuditEvent(models.Model):
     """Who changed what, when: one row per status change or money move, never edited."""
 

@@ -1,4 +1,9 @@
-"""An affiliate's own profile: contact details and payment details.
+"""An affiliate's own profile: contact details, time zone and currency, payment details.
+
+A new time zone or currency applies from the start of the affiliate's next day (in the time zone
+they have now), so that no day is reported half in one zone or booked half in one currency: the
+change waits as a ``SettingChange`` row, which the beat's ``setting_changes_apply`` carries out
+when it is due. The rows are the history shown on the profile.
 
 Payment details are where the money goes, so a change takes three steps: the affiliate gives
 them with their password; a link mailed to the account's address confirms them (they are in use
@@ -9,7 +14,8 @@ stolen password alone cannot redirect a payout. Every step is audited and told t
 import logging
 import secrets
 import smtplib
-from datetime import timedelta
+import zoneinfo
+from datetime import datetime, timedelta
 
 from django.core.mail import send_mail
 from django.db import transaction
@@ -18,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import notify
-from .models import Affiliate, NoticeKind, PaymentDetailsChange
+from .models import Affiliate, NoticeKind, PaymentDetailsChange, SettingChange
 from .services import Actor, audit_record
 
 logger = logging.getLogger(__name__)
@@ -59,6 +65,88 @@ def contact_update(*, affiliate: Affiliate, email: str, changes: dict, actor: Ac
             user.save(update_fields=["email"])
             changed.append("email")
     return changed
+
+
+def next_day_start(affiliate: Affiliate, now: datetime | None = None) -> datetime:
+    """Midnight at the start of the affiliate's next day, in their current time zone."""
+    zone = zoneinfo.ZoneInfo(affiliate.time_zone)
+    today = (now or timezone.now()).astimezone(zone).date()
+    return datetime.combine(today + timedelta(days=1), datetime.min.time(), zone)
+
+
+def settings_change_request(
+    *, affiliate: Affiliate, changes: dict[str, str], actor: Actor
+) -> list[SettingChange]:
+    """Schedule a new time zone and/or currency from the affiliate's next day; a change of the
+    same field still waiting is replaced. Returns the changes made (none: nothing differs)."""
+    made = []
+    now = timezone.now()
+    with transaction.atomic():
+        waiting = SettingChange.objects.select_for_update().filter(
+            affiliate=affiliate, applied_at__isnull=True, cancelled_at__isnull=True
+        )
+        for field in SettingChange.Field.values:
+            new = changes.get(field)
+            if not new:
+                continue
+            pending = [c for c in waiting if c.field == field]
+            if pending and pending[0].new == new:
+                continue  # already asked for
+            SettingChange.objects.filter(pk__in=[c.pk for c in pending]).update(cancelled_at=now)
+            if new == getattr(affiliate, field):
+                continue  # back to what it is: the change asked for before is cancelled
+            change = SettingChange.objects.create(
+                affiliate=affiliate,
+                field=field,
+                old=getattr(affiliate, field),
+                new=new,
+                effective_at=next_day_start(affiliate, now),
+                requested_by=actor if getattr(actor, "pk", None) else None,
+            )
+            audit_record(
+                obj=affiliate,
+                field=field,
+                old=change.old,
+                new=new,
+                actor=actor,
+                note=f"from {change.effective_at:%Y-%m-%d %H:%M %Z}",
+            )
+            made.append(change)
+    return made
+
+
+def setting_changes_apply(now: datetime | None = None) -> int:
+    """Carry out the time zone and currency changes now due; returns how many."""
+    now = now or timezone.now()
+    done = 0
+    due = SettingChange.objects.filter(
+        applied_at__isnull=True, cancelled_at__isnull=True, effective_at__lte=now
+    ).values_list("pk", flat=True)
+    for pk in list(due[:1000]):
+        with transaction.atomic():
+            change = (
+                SettingChange.objects.select_for_update()
+                .select_related("affiliate")
+                .filter(pk=pk, applied_at__isnull=True, cancelled_at__isnull=True)
+                .first()
+            )
+            if change is None:
+                continue
+            affiliate = Affiliate.objects.select_for_update().get(pk=change.affiliate_id)
+            setattr(affiliate, change.field, change.new)
+            affiliate.save(update_fields=[change.field])
+            change.applied_at = now
+            change.save(update_fields=["applied_at"])
+            audit_record(
+                obj=affiliate,
+                field=change.field,
+                old=change.old,
+                new=change.new,
+                actor=None,
+                note="applied: the affiliate's new day began",
+            )
+            done += 1
+    return done
 
 
 def payment_change_request(

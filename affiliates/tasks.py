@@ -5,7 +5,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from affiliates import notify
+from affiliates import notify, profile
 from affiliates.models import NoticeKind, Notification
 from attribution.ingestion import monitor
 from attribution.models import Conversion
@@ -29,6 +29,12 @@ def send_notification_email(notification_id: int) -> bool:
 def _told_today(kind: str, title: str) -> bool:
     since = timezone.now() - timezone.timedelta(hours=24)
     return Notification.objects.filter(kind=kind, title=title, created_at__gte=since).exists()
+
+
+@shared_task(name="affiliates.apply_setting_changes", ignore_result=True)
+def apply_setting_changes() -> int:
+    """Affiliates' new time zones and currencies whose day has come (beat, every 5 minutes)."""
+    return profile.setting_changes_apply()
 
 
 @shared_task(name="affiliates.manager_alerts", ignore_result=True)

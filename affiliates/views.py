@@ -1,5 +1,6 @@
 """The affiliate's own pages: dashboard, conversions, links, payouts, settings, sign-up."""
 
+import zoneinfo
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlencode
@@ -27,6 +28,7 @@ from affiliates.forms import (
     LinkForm,
     LoginForm,
     PaymentDetailsForm,
+    SettingsForm,
     SignupForm,
 )
 from affiliates.models import Affiliate, NoticeKind, Notification, PaymentDetailsChange
@@ -410,6 +412,32 @@ def profile_page(request: HttpRequest) -> HttpResponse:
         initial={"email": affiliate.user.email},
     )
     payment = PaymentDetailsForm(request.POST if which == "payment" else None, user=affiliate.user)
+    waiting = {
+        c.field: c.new for c in affiliate.setting_changes.filter(applied_at=None, cancelled_at=None)
+    }
+    choices = SettingsForm(
+        request.POST if which == "settings" else None,
+        initial={
+            "time_zone": waiting.get("time_zone", affiliate.time_zone),
+            "currency": waiting.get("currency", affiliate.currency),
+        },
+    )
+    if which == "settings" and choices.is_valid():
+        made = profile.settings_change_request(
+            affiliate=Affiliate.objects.get(pk=affiliate.pk),
+            changes=choices.cleaned_data,
+            actor=request.user,
+        )
+        if made:
+            zone = affiliate.time_zone
+            when = made[0].effective_at.astimezone(zoneinfo.ZoneInfo(zone))
+            what = ", ".join(f"{c.get_field_display()} {c.new}" for c in made)
+            messages.success(
+                request, f"{what} from the start of your next day ({when:%Y-%m-%d %H:%M}, {zone})."
+            )
+        else:
+            messages.success(request, "Nothing changed.")
+        return redirect("affiliate-profile")
     if which == "contact" and contact.is_valid():
         data = contact.cleaned_data
         changed = profile.contact_update(
@@ -443,6 +471,8 @@ def profile_page(request: HttpRequest) -> HttpResponse:
             "affiliate": affiliate,
             "contact": contact,
             "payment": payment,
+            "choices": choices,
+            "history": affiliate.setting_changes.exclude(cancelled_at__isnull=False)[:10],
             "changes": affiliate.payment_changes.all()[:5],
         },
     )

@@ -202,6 +202,7 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "manager-alerts": {"task": "affiliates.manager_alerts", "schedule": 3600.0},
+    "apply-setting-changes": {"task": "affiliates.apply_setting_changes", "schedule": 300.0},
     "sweep-postbacks": {"task": "attribution.sweep_postbacks", "schedule": 60.0},
     "fill-click-rollups": {"task": "attribution.fill_click_rollups", "schedule": 60.0},
     "click-partitions": {"task": "attribution.click_partitions", "schedule": 6 * 3600.0},

@@ -4,18 +4,26 @@ manager checks them. IBANs and BICs are the published examples of their standard
 (ECBS: DE89 3704 0044 0532 0130 00; SWIFT: DEUTDEFF)."""
 
 import re
-from datetime import UTC, date, datetime
+import zoneinfo
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.core import mail
 from django.urls import reverse
 
 from affiliates import profile
-from affiliates.models import AuditEvent, NoticeKind, Notification, PaymentDetailsChange
+from affiliates.models import (
+    AuditEvent,
+    NoticeKind,
+    Notification,
+    PaymentDetailsChange,
+    SettingChange,
+)
 from payouts import runs, selectors
-from payouts.models import Payout
+from payouts.models import LedgerEntry, Payout
 from tests.factories import CampaignFactory
-from tests.payouts.helpers import convert, plan
+from tests.payouts.helpers import convert, fx, plan
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"  # the factories' password
@@ -177,3 +185,89 @@ def test_the_password_is_changed_from_the_profile(signed_in, alice):
     assert answer.status_code == 302
     alice.user.refresh_from_db()
     assert alice.user.check_password("a new and long passphrase 2026")
+
+
+# --- time zone and currency: from the affiliate's next day, with history ------------------------
+
+
+def test_a_new_time_zone_and_currency_wait_for_the_affiliates_next_day(signed_in, alice):
+    # given alice in Berlin, paid in EUR
+    alice.time_zone, alice.currency = "Europe/Berlin", "EUR"
+    alice.save()
+
+    # when she asks for New York time and USD
+    answer = signed_in.post(
+        reverse("affiliate-profile"),
+        {"form": "settings", "time_zone": "America/New_York", "currency": "USD"},
+    )
+
+    # then nothing changes today: both wait for the next midnight in Berlin
+    assert answer.status_code == 302
+    alice.refresh_from_db()
+    assert (alice.time_zone, alice.currency) == ("Europe/Berlin", "EUR")
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    midnight = datetime.combine(
+        datetime.now(berlin).date() + timedelta(days=1), datetime.min.time(), berlin
+    )
+    waiting = SettingChange.objects.filter(affiliate=alice).order_by("field")
+    assert [(c.field, c.old, c.new, c.effective_at) for c in waiting] == [
+        ("currency", "EUR", "USD", midnight),
+        ("time_zone", "Europe/Berlin", "America/New_York", midnight),
+    ]
+    page = signed_in.get(reverse("affiliate-profile")).content.decode()
+    assert page.count("waiting") == 2
+    assert AuditEvent.objects.filter(field="time_zone", new="America/New_York").exists()
+
+    # a second before midnight nothing is applied; at midnight both are
+    assert profile.setting_changes_apply(now=midnight - timedelta(seconds=1)) == 0
+    assert profile.setting_changes_apply(now=midnight) == 2
+    alice.refresh_from_db()
+    assert (alice.time_zone, alice.currency) == ("America/New_York", "USD")
+    assert profile.setting_changes_apply(now=midnight + timedelta(hours=1)) == 0  # once
+    page = signed_in.get(reverse("affiliate-profile")).content.decode()
+    assert page.count("applied") == 2
+
+
+def test_asking_again_replaces_the_waiting_change_and_asking_back_cancels_it(signed_in, alice):
+    url = reverse("affiliate-profile")
+    signed_in.post(url, {"form": "settings", "time_zone": "Asia/Tokyo", "currency": "EUR"})
+    signed_in.post(url, {"form": "settings", "time_zone": "Europe/Malta", "currency": "EUR"})
+    assert list(SettingChange.objects.filter(cancelled_at=None).values_list("new", flat=True)) == [
+        "Europe/Malta"
+    ]
+
+    signed_in.post(url, {"form": "settings", "time_zone": alice.time_zone, "currency": "EUR"})
+
+    assert not SettingChange.objects.filter(cancelled_at=None).exists()
+    assert profile.setting_changes_apply(now=datetime.now(UTC) + timedelta(days=2)) == 0
+
+
+def test_an_unknown_time_zone_is_refused_and_changes_nothing(signed_in, alice):
+    answer = signed_in.post(
+        reverse("affiliate-profile"),
+        {"form": "settings", "time_zone": "Mars/Olympus", "currency": "EUR"},
+    )
+    assert answer.status_code == 200
+    assert "Select a valid choice" in answer.content.decode()
+    assert not SettingChange.objects.exists()
+
+
+def test_commission_after_the_switch_is_booked_in_the_new_currency(alice):
+    # given alice paid in EUR who asked for USD from her next day, and a rate for that day
+    campaign = CampaignFactory()
+    plan(campaign, cpa={"ftd": "100.00"})
+    before = convert(alice, campaign, at=datetime(2026, 10, 5, 12, tzinfo=UTC))
+    (change,) = profile.settings_change_request(
+        affiliate=alice, changes={"currency": "USD"}, actor=alice.user
+    )
+    fx(change.effective_at.date(), USD="0.80")  # 1 USD = 0.80 EUR (the base)
+    profile.setting_changes_apply(now=change.effective_at)
+    alice.refresh_from_db()
+
+    # when an FTD of hers is accrued after it
+    after = convert(alice, campaign, at=change.effective_at + timedelta(hours=1))
+
+    # then the earlier entry stays 100 EUR and the new one is 100 EUR in USD: 125.00
+    entries = {e.conversion_id: (e.amount, e.currency) for e in LedgerEntry.objects.all()}
+    assert entries[before.pk] == (Decimal("100.00"), "EUR")
+    assert entries[after.pk] == (Decimal("125.00"), "USD")
