@@ -98,7 +98,7 @@ class TokenObtainView(APIView):
         serializer = TokenRequestSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         user = serializer.validated_data["user"]
-        if not twofactor.required(user):
+        if not twofactor.login_needs_code(user):
             token, _ = Token.objects.get_or_create(user=user)
             return Response({"token": token.key})
         try:

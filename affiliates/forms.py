@@ -89,13 +89,13 @@ class SignupForm(UserCreationForm):
 
 
 class LoginForm(AuthenticationForm):
-    """``/login/``: a password, and for a manager the one-time code from their authenticator
-    (checked only once the password is right: see ``twofactor``)."""
+    """``/login/``: a password, and for a manager (or an affiliate who turned it on) the one-time
+    code from their authenticator (checked only once the password is right: see ``twofactor``)."""
 
     otp_token = forms.CharField(
         required=False,
         max_length=16,
-        label="One-time code (managers)",
+        label="One-time code (if your account asks for one)",
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
 
@@ -103,7 +103,7 @@ class LoginForm(AuthenticationForm):
         cleaned = super().clean()
         self.otp_device = None
         user = self.get_user()
-        if user is not None and twofactor.required(user):
+        if user is not None and twofactor.login_needs_code(user):
             try:
                 self.otp_device = twofactor.totp_device(user, cleaned.get("otp_token"))
             except forms.ValidationError:
@@ -200,6 +200,28 @@ WALLETS = {
     PaymentDetailsChange.Network.ETHEREUM: re.compile(r"^0x[0-9a-fA-F]{40}$"),
     PaymentDetailsChange.Network.TRON: re.compile(r"^T[1-9A-HJ-NP-Za-km-z]{33}$"),
 }
+
+
+class TwoFactorForm(forms.Form):
+    """Turning the one-time code on (a code from the new authenticator) or off (password and a
+    code from the current one)."""
+
+    otp_token = forms.CharField(
+        max_length=16,
+        label="One-time code from your authenticator app",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+    password = forms.CharField(widget=forms.PasswordInput, label="Your password")
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.")
+        return password
 
 
 class PaymentDetailsForm(forms.Form):

@@ -62,6 +62,10 @@ class Affiliate(models.Model):
     )
     # Validated, not a choices list: the zone list changes with tzdata and would churn migrations.
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    two_factor = models.BooleanField(
+        default=False,
+        help_text="The affiliate turned on a one-time code from an authenticator for their login.",
+    )
     currency = models.CharField(max_length=3, default="EUR")
     referral_code = models.CharField(
         max_length=16,
@@ -582,6 +586,7 @@ class NoticeKind(models.TextChoices):
     ANNOUNCEMENT = "announcement", "Announcements from the program"
     ACCESS_ANSWERED = "access_answered", "Access request answered"
     PAYMENT_DETAILS = "payment_details", "Payment details changed"
+    SECURITY = "security", "Two-factor login turned on or off"
     # to managers
     NEW_SIGNUP = "new_signup", "New sign-up"
     ACCESS_REQUEST = "access_request", "Access request"

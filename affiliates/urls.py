@@ -45,6 +45,11 @@ urlpatterns = [
         name="affiliate-password",
     ),
     path(
+        "dashboard/profile/two-factor/",
+        views.two_factor_page,
+        name="affiliate-two-factor",
+    ),
+    path(
         "dashboard/profile/payment/<str:token>/",
         views.payment_confirm,
         name="affiliate-payment-confirm",

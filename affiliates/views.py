@@ -1,14 +1,17 @@
 """The affiliate's own pages: dashboard, conversions, links, payouts, settings, sign-up."""
 
 import zoneinfo
+from base64 import b32encode
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,7 +23,7 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from rest_framework.authtoken.models import Token
 
-from affiliates import notify, offers, profile, selectors, services, terms
+from affiliates import notify, offers, profile, selectors, services, terms, twofactor
 from affiliates.filters import ConversionFilter, PeriodFilter, StatsFilter
 from affiliates.forms import (
     ContactForm,
@@ -30,6 +33,7 @@ from affiliates.forms import (
     PaymentDetailsForm,
     SettingsForm,
     SignupForm,
+    TwoFactorForm,
 )
 from affiliates.models import Affiliate, NoticeKind, Notification, PaymentDetailsChange
 from attribution.outbound import schedule
@@ -86,6 +90,11 @@ def affiliate_required(view: View) -> View:
             return render(request, "affiliates/no_account.html", status=403)
         if affiliate.status != Affiliate.Status.ACTIVE:
             return render(request, "affiliates/pending.html", {"affiliate": affiliate}, status=403)
+        if affiliate.two_factor and not twofactor.verified(request.user):
+            # A session that gave no one-time code (opened before the affiliate turned it on):
+            # out, and in again with the code.
+            logout(request)
+            return redirect(f"{reverse('login')}?{urlencode({'next': request.path})}")
         if terms.terms_pending(request) is not None:
             # New terms were published: they are accepted before anything else is shown.
             return redirect(f"{reverse('terms-accept')}?{urlencode({'next': request.path})}")
@@ -842,3 +851,46 @@ class _PasswordChange(auth.PasswordChangeView):
 
 
 password_change = affiliate_required(private(_PasswordChange.as_view()))
+
+
+@affiliate_required
+@private
+def two_factor_page(request: HttpRequest) -> HttpResponse:
+    """Turn the one-time code for the affiliate's login on (scan, then confirm with a code) or
+    off (password and a current code)."""
+    affiliate, user = request.affiliate, request.user
+    form = TwoFactorForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["otp_token"]
+        try:
+            if affiliate.two_factor:
+                twofactor.totp_device(user, code)
+                twofactor.turn_off(affiliate=affiliate)
+                messages.success(request, "Your login no longer asks for a one-time code.")
+            else:
+                device = twofactor.turn_on(affiliate=affiliate, token=code)
+                # This session gave the code; API tokens issued without one stop working.
+                otp_login(request, device)
+                Token.objects.filter(user=user).delete()
+                messages.success(request, "From now on your login asks for a one-time code.")
+            notify.notify_affiliate(
+                affiliate,
+                NoticeKind.SECURITY,
+                "Two-factor login turned " + ("on" if affiliate.two_factor else "off"),
+                "If this was not you, reset your password and tell your affiliate manager.",
+                reverse("affiliate-two-factor"),
+            )
+            return redirect("affiliate-profile")
+        except ValidationError as exc:
+            form.add_error("otp_token", exc)
+    device = None if affiliate.two_factor else twofactor.setup_device(user)
+    return render(
+        request,
+        "affiliates/two_factor.html",
+        {
+            "form": form,
+            "device": device,
+            "qr": twofactor.qr_svg(device) if device else "",
+            "secret": b32encode(device.bin_key).decode() if device else "",
+        },
+    )
