@@ -14,14 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
 from payouts import plans
-from payouts.models import CommissionPlan, PlanVersion
+from payouts.models import Cap, CapUsage, CommissionPlan, PlanVersion
 
 from . import notify
 from .models import (
@@ -163,6 +163,56 @@ def plan_terms(plan: CommissionPlan, at: datetime) -> Terms | None:
 
 
 @dataclass
+class CapTerm:
+    """A cap as the affiliate reads it: the limit, what happens past it, whether it is reached.
+    How much of a cap for the whole offer is used is the program's business (other affiliates'
+    volume): the affiliate sees only whether it is reached; of their own cap, the count."""
+
+    limit: str
+    past_it: str
+    reached: bool
+    used: str = ""
+
+
+PAST_IT = {
+    Cap.Action.HOLD: "conversions past it wait for a manager's review",
+    Cap.Action.UNPAID: "conversions past it are not paid",
+    Cap.Action.FALLBACK: "conversions past it are not paid and links send visitors elsewhere",
+}
+
+
+def _caps_of(affiliate: Affiliate, campaign_ids: list[int]) -> dict[int, list[CapTerm]]:
+    current = CapUsage.objects.filter(ends_at__gt=timezone.now()).order_by("period_start")
+    found: dict[int, list[CapTerm]] = {}
+    caps = (
+        Cap.objects.filter(campaign__in=campaign_ids, is_active=True)
+        .filter(Q(affiliate__isnull=True) | Q(affiliate=affiliate))
+        .prefetch_related(Prefetch("usages", current))
+        .order_by("campaign_id", F("affiliate_id").asc(nulls_first=True), "pk")
+    )
+    for cap in caps:
+        usage = next(iter(cap.usages.all()), None)
+        used = ""
+        if cap.affiliate_id:
+            count = usage.conversions if usage else 0
+            amount = usage.amount if usage else 0
+            used = (
+                f"{amount} of {cap.limit} {cap.currency}"
+                if cap.metric == Cap.Metric.PAYOUT
+                else f"{count} of {int(cap.limit)}"
+            )
+        found.setdefault(cap.campaign_id, []).append(
+            CapTerm(
+                limit=cap.describe(),
+                past_it=PAST_IT[cap.action],
+                reached=bool(usage and usage.reached_at),
+                used=used,
+            )
+        )
+    return found
+
+
+@dataclass
 class Offer:
     campaign: Campaign
     access: str  # "open" (public), or the CampaignAccess status, or "" (approval, not asked)
@@ -172,6 +222,7 @@ class Offer:
     platforms: list[str]
     creatives: list[Creative] = field(default_factory=list)
     links: int = 0
+    caps: list[CapTerm] = field(default_factory=list)
 
 
 def _platforms(campaign: Campaign) -> list[str]:
@@ -205,6 +256,7 @@ def offers_for(affiliate: Affiliate) -> list[Offer]:
         .annotate(n=Count("pk"))
         .order_by()
     )
+    caps = _caps_of(affiliate, [c.pk for c in campaigns])
     now = timezone.now()
     # Most campaigns share a default plan: each plan's terms are worked out once.
     terms: dict[int, Terms | None] = {}
@@ -228,6 +280,7 @@ def offers_for(affiliate: Affiliate) -> list[Offer]:
                 platforms=_platforms(campaign),
                 creatives=creatives.get(campaign.pk, []) if can_link else [],
                 links=link_counts.get(campaign.pk, 0),
+                caps=caps.get(campaign.pk, []),
             )
         )
     return offers

@@ -317,6 +317,13 @@ class CreativeOutSerializer(serializers.Serializer):
         return reverse("affiliate-creative", args=[creative.pk])
 
 
+class CapTermSerializer(serializers.Serializer):
+    limit = serializers.CharField(help_text='e.g. "50 First-time deposits a day for you"')
+    past_it = serializers.CharField()
+    reached = serializers.BooleanField(help_text="Reached in its current period")
+    used = serializers.CharField(help_text="Of the affiliate's own cap: how much is used")
+
+
 class OfferSerializer(serializers.Serializer):
     """A campaign the affiliate may see: access, their own terms, creatives once usable."""
 
@@ -338,6 +345,7 @@ class OfferSerializer(serializers.Serializer):
     can_link = serializers.BooleanField()
     links = serializers.IntegerField()
     terms = TermsSerializer(allow_null=True)
+    caps = CapTermSerializer(many=True)
     creatives = CreativeOutSerializer(many=True)
 
 

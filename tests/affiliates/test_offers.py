@@ -5,18 +5,27 @@ Expected terms are the plan a manager typed in (the figures below), never read b
 code that shows them.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.files.base import ContentFile
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from affiliates import offers
 from affiliates.models import Campaign, CampaignAccess, Creative, NoticeKind, Notification
 from attribution.models import Click
-from payouts.models import CommissionPlan, CpaRule, PlanAssignment, PlanVersion, Tier
+from payouts.models import (
+    Cap,
+    CapUsage,
+    CommissionPlan,
+    CpaRule,
+    PlanAssignment,
+    PlanVersion,
+    Tier,
+)
 from tests.factories import CampaignFactory, TrackingLinkFactory
 
 pytestmark = pytest.mark.django_db
@@ -287,3 +296,38 @@ def test_asking_for_an_offer_that_is_no_id_is_a_404(alice, code):
 
     assert answer.status_code == 404
     assert not CampaignAccess.objects.exists()
+
+
+def test_an_offer_shows_its_caps_and_only_the_affiliates_own_usage(client, alice, charlie, public):
+    # given a cap of 100 FTDs a month for the whole offer, reached; and 5 a day for alice alone,
+    # 2 of them used today; and one for charlie, which alice must not see
+    whole = Cap.objects.create(campaign=public, period="month", limit=100, action="hold")
+    mine = Cap.objects.create(campaign=public, affiliate=alice, limit=5, action="unpaid")
+    Cap.objects.create(campaign=public, affiliate=charlie, limit=7, action="unpaid")
+    later = timezone.now() + timedelta(hours=1)
+    CapUsage.objects.create(cap=whole, period_start=date(2026, 12, 1), ends_at=later,
+                            conversions=100, reached_at=timezone.now())  # fmt: skip
+    CapUsage.objects.create(cap=mine, period_start=date(2026, 12, 4), ends_at=later, conversions=2)
+
+    client.force_login(alice.user)
+    page = client.get("/dashboard/offers/").content.decode()
+    (offer,) = api_for(alice.user).get("/api/v1/offers/").json()
+
+    assert offer["caps"] == [
+        {
+            "limit": "100 First-time deposits a month for the whole offer",
+            "past_it": "conversions past it wait for a manager's review",
+            "reached": True,
+            "used": "",  # the whole offer's count is other affiliates' volume too
+        },
+        {
+            "limit": "5 First-time deposits a day for you",
+            "past_it": "conversions past it are not paid",
+            "reached": False,
+            "used": "2 of 5",
+        },
+    ]
+    assert "100 First-time deposits a month for the whole offer" in page
+    assert "Reached for now." in page
+    assert "(2 of 5 used)" in page
+    assert " 7 First-time" not in page
