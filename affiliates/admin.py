@@ -5,7 +5,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 
 from attribution.rollups import reports
-from portal.lib.admin import ReadOnlyAdmin
+from portal.lib.admin import ReadOnlyAdmin, SafeAutocomplete
 
 from . import notify, offers, profile, selectors, services
 from .filters import StatsFilter
@@ -28,7 +28,7 @@ from .models import (
 from .views import VIEW_AS
 
 
-class TrackingLinkInline(admin.TabularInline):
+class TrackingLinkInline(SafeAutocomplete, admin.TabularInline):
     model = TrackingLink
     extra = 0
     fields = ("code", "campaign", "name", "sub1", "is_active", "created_at")
@@ -53,7 +53,7 @@ class AffiliateNoteInline(admin.TabularInline):
 
 
 @admin.register(Affiliate)
-class AffiliateAdmin(admin.ModelAdmin):
+class AffiliateAdmin(SafeAutocomplete, admin.ModelAdmin):
     list_display = ("id", "name", "user", "status", "parent", "manager", "currency", "created_at")
     list_filter = ("status", "currency", "manager")
     search_fields = ("name", "user__username", "user__email", "=id")
@@ -136,7 +136,7 @@ class AffiliateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Announcement)
-class AnnouncementAdmin(admin.ModelAdmin):
+class AnnouncementAdmin(SafeAutocomplete, admin.ModelAdmin):
     """Post a message to affiliates' bells and inboxes: all, or a segment. Sent when saved."""
 
     list_display = ("title", "segment", "recipients", "author", "created_at")
@@ -212,7 +212,7 @@ class AccessDecisionForm(forms.ModelForm):
 
 
 @admin.register(CampaignAccess)
-class CampaignAccessAdmin(admin.ModelAdmin):
+class CampaignAccessAdmin(SafeAutocomplete, admin.ModelAdmin):
     """Access requests to approval-only campaigns, and who was let into private ones."""
 
     form = AccessDecisionForm
@@ -260,7 +260,7 @@ class CampaignAccessAdmin(admin.ModelAdmin):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(SafeAutocomplete, admin.ModelAdmin):
     list_display = ("name", "brand", "status", "visibility", "click_lookback_days", "link_count")
     inlines = (CreativeInline,)
     list_filter = ("status", "visibility", "brand")
@@ -297,7 +297,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrackingLink)
-class TrackingLinkAdmin(admin.ModelAdmin):
+class TrackingLinkAdmin(SafeAutocomplete, admin.ModelAdmin):
     list_display = ("code", "affiliate", "campaign", "name", "sub1", "is_active", "created_at")
     list_filter = ("is_active", "campaign__brand", "campaign")
     search_fields = ("=code", "name", "affiliate__name", "campaign__name")

@@ -32,7 +32,7 @@ from attribution.models import (
 from attribution.outbound import schedule
 from attribution.parsing import senders
 from attribution.processing import amend, trial, work
-from portal.lib.admin import ReadOnlyAdmin
+from portal.lib.admin import ReadOnlyAdmin, SafeAutocomplete
 
 
 @admin.register(Click)
@@ -82,7 +82,7 @@ class TryPostbackForm(forms.Form):
 
 
 @admin.register(PostbackSource)
-class PostbackSourceAdmin(admin.ModelAdmin):
+class PostbackSourceAdmin(SafeAutocomplete, admin.ModelAdmin):
     list_display = ("name", "kind", "app", "brand", "is_active", "endpoint", "created_at")
     list_filter = ("kind", "is_active")
     search_fields = ("name", "=token")
@@ -419,7 +419,7 @@ class ConversionAdmin(admin.ModelAdmin):
 
 
 @admin.register(FraudPolicy)
-class FraudPolicyAdmin(admin.ModelAdmin):
+class FraudPolicyAdmin(SafeAutocomplete, admin.ModelAdmin):
     list_display = (
         "campaign",
         "min_ctit_seconds",
@@ -434,7 +434,7 @@ class FraudPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(SkanMapping)
-class SkanMappingAdmin(admin.ModelAdmin):
+class SkanMappingAdmin(SafeAutocomplete, admin.ModelAdmin):
     list_display = ("ad_network_id", "source_identifier", "app", "campaign", "affiliate")
     list_filter = ("app", "ad_network_id")
     search_fields = ("ad_network_id", "source_identifier", "affiliate__name")
@@ -466,7 +466,7 @@ class DailyRollupAdmin(ReadOnlyAdmin):
 
 
 @admin.register(OutboundEndpoint)
-class OutboundEndpointAdmin(admin.ModelAdmin):
+class OutboundEndpointAdmin(SafeAutocomplete, admin.ModelAdmin):
     list_display = (
         "id",
         "affiliate",

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 
 from affiliates.models import Affiliate, Brand, Campaign
 from attribution.models import Channel
-from portal.lib.admin import ReadOnlyAdmin
+from portal.lib.admin import ReadOnlyAdmin, SafeAutocomplete
 from portal.lib.spreadsheet import csv_response
 
 from . import activity, invoices, reports, runs, selectors, tasks
@@ -102,7 +102,7 @@ class PlanVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(PlanAssignment)
-class PlanAssignmentAdmin(admin.ModelAdmin):
+class PlanAssignmentAdmin(SafeAutocomplete, admin.ModelAdmin):
     list_display = ("campaign", "affiliate", "plan")
     list_filter = ("plan", "campaign")
     search_fields = ("affiliate__name", "campaign__name")
@@ -114,7 +114,7 @@ LIMIT_FIELDS = ("period", "time_zone", "metric", "conversion_type", "limit", "cu
 
 
 @admin.register(Cap)
-class CapAdmin(admin.ModelAdmin):
+class CapAdmin(SafeAutocomplete, admin.ModelAdmin):
     """Caps per campaign or per affiliate on it; the counters are the ledger's (payouts.caps)."""
 
     list_display = ("campaign", "affiliate", "cap", "action", "used_now", "is_active")

@@ -12,9 +12,9 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from affiliates.models import Affiliate
+from affiliates.models import Affiliate, Campaign
 from payouts import ledger, runs
-from payouts.models import CommissionPlan, PayoutRun
+from payouts.models import Cap, CommissionPlan, PayoutRun
 from tests.factories import AffiliateFactory, CampaignFactory
 from tests.payouts.helpers import convert, fx, plan
 
@@ -273,6 +273,54 @@ def test_fuzzed_plan_version_forms_never_500(
     }
     response = manager_client.post(reverse("admin:payouts_planversion_add"), form)
     assert response.status_code in (200, 302), form
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    limit=st.one_of(
+        st.text(max_size=12),
+        st.decimals(allow_nan=True).map(str),
+        st.sampled_from(["0", "-5", "2.5", "1e30", "99999999999999999999", "10"]),
+    ),
+    period=st.sampled_from(["day", "week", "month", "year", ""]),
+    metric=st.sampled_from(["conversions", "payout", "clicks", ""]),
+    conversion_type=st.sampled_from(["ftd", "install", "nonsense", ""]),
+    currency=st.one_of(st.text(max_size=5), st.sampled_from(["EUR", "eur", "E1R", ""])),
+    action=st.sampled_from(["hold", "unpaid", "fallback", "explode", ""]),
+    time_zone=st.one_of(st.text(max_size=20), st.sampled_from(["Europe/Malta", "Mars/Base"])),
+    affiliate=st.sampled_from(["", "999999", "x", "-1"]),
+)
+def test_fuzzed_cap_forms_never_500(
+    manager_client, limit, period, metric, conversion_type, currency, action, time_zone, affiliate
+):
+    campaign = cap_campaign()
+    form = {
+        "campaign": campaign.pk,
+        "affiliate": affiliate,
+        "is_active": "on",
+        "period": period,
+        "time_zone": time_zone,
+        "metric": metric,
+        "conversion_type": conversion_type,
+        "limit": limit,
+        "currency": currency,
+        "action": action,
+    }
+    response = manager_client.post(reverse("admin:payouts_cap_add"), form)
+    assert response.status_code in (200, 302), form
+    for cap in Cap.objects.all():  # whatever was saved is a cap the ledger can count
+        assert cap.limit > 0 and cap.period in ("day", "week", "month")
+        assert cap.metric != "conversions" or cap.limit == int(cap.limit)
+        assert cap.action != "fallback" or cap.campaign.fallback_url
+
+
+def cap_campaign():
+    campaign = Campaign.objects.filter(name="Capped").first()
+    return campaign or CampaignFactory(name="Capped")
 
 
 def plan_fixture_id() -> int:
