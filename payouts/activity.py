@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from affiliates.models import Brand
 
+from . import cohort_facts
 from .models import ACTIVITY_AMOUNTS, BrandApiToken, PlayerActivity, PlayerActivityRevision
 
 MAX_ROWS = 10_000
@@ -320,6 +321,7 @@ def _write(rows: list[ActivityRow], actor: AbstractBaseUser | None, token: Brand
         changed, ["currency", *ACTIVITY_AMOUNTS, "revision", "updated_at"], batch_size=1000
     )
     PlayerActivityRevision.objects.bulk_create(audits, batch_size=1000)
+    cohort_facts.mark_stale((a.brand_id, a.player_id) for a in (*new, *changed))
     outcome.created, outcome.revised = len(new), len(changed)
     return outcome
 

@@ -23,7 +23,7 @@ from attribution.models import Conversion, ConversionType, Reason
 from attribution.rollups import keep
 from portal.lib.bulk import insert_many
 
-from . import caps, fx, ngr, plans
+from . import caps, cohort_facts, fx, ngr, plans
 from .models import (
     CommissionPlan,
     LedgerEntry,
@@ -267,6 +267,7 @@ def ledger_sync(*, conversion: Conversion, actor: Actor = None) -> None:
     Runs inside the transaction that changed the conversion. Raises fx.FxRateMissing when a
     rate is missing; the conversion then stays unsynced for the sweep to retry.
     """
+    cohort_facts.mark_keys_stale([conversion.player_key])
     payable = (
         conversion.is_winner
         and conversion.status in ACCRUING
@@ -530,6 +531,7 @@ def accrue_new(conversions: list[Conversion]) -> list[int]:
     versions and rates are read once for the batch, the entries and their audit rows are inserted
     in bulk. A conversion whose FX rate is missing is left unsynced for the ledger sweep.
     """
+    cohort_facts.mark_keys_stale(c.player_key for c in conversions)
     memo = AccrualMemo()
     payable = [
         c

@@ -701,3 +701,57 @@ class CapUsage(models.Model):
 
     def __str__(self) -> str:
         return f"cap {self.cap_id} from {self.period_start}: {self.conversions} / {self.amount}"
+
+
+FACT = {"max_digits": 30, "decimal_places": 12, "default": Decimal(0)}
+
+
+class CohortFact(models.Model):
+    """A player's money in one month and currency, kept for the cohort report so that it is one
+    GROUP BY (``payouts.cohort_facts``), with who brought the player and their cohort months.
+
+    Each player has one row without a month (counting them once) and one per month and
+    currency of their activity, in that currency (converted when read, at the month's last day,
+    as the report always did), plus one per CPA entry's day and currency. Rebuilt per player
+    when anything it comes from changes (``CohortStale``).
+    """
+
+    brand_id = models.IntegerField()
+    player_id = models.CharField(max_length=100)
+    affiliate_id = models.IntegerField(null=True)
+    campaign_id = models.IntegerField(null=True)
+    channel = models.CharField(max_length=8, blank=True)
+    registration_month = models.DateField(null=True)
+    ftd_month = models.DateField(null=True)
+    month = models.DateField(null=True, help_text="Empty: the player's own row")
+    day = models.DateField(null=True, help_text="A CPA entry's day (its rate); else empty")
+    currency = models.CharField(max_length=3, blank=True)
+    deposits = models.DecimalField(**FACT)
+    ngr = models.DecimalField(**FACT)
+    commission = models.DecimalField(**FACT)
+    active = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["brand_id", "player_id"], name="cohort_fact_player"),
+            models.Index(fields=["affiliate_id", "ftd_month"], name="cohort_fact_ftd"),
+            models.Index(fields=["affiliate_id", "registration_month"], name="cohort_fact_reg"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand_id}:{self.player_id} {self.month}"
+
+
+class CohortStale(models.Model):
+    """A player whose cohort facts must be worked out again; brand 0 and player "*": all."""
+
+    brand_id = models.IntegerField()
+    player_id = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["brand_id", "player_id"], name="cohort_stale_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand_id}:{self.player_id}"

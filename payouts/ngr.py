@@ -70,9 +70,12 @@ def player_ref(key: str) -> PlayerRef | None:
         return None
 
 
-def players(*, affiliate_ids: list[int] | None = None) -> dict[PlayerRef, Player]:
+def players(
+    *, affiliate_ids: list[int] | None = None, keys: list[str] | None = None
+) -> dict[PlayerRef, Player]:
     """Every player a registration or FTD names, with the affiliate who brought them: the
-    earliest approved winning registration or FTD credited to an affiliate."""
+    earliest approved winning registration or FTD credited to an affiliate. ``keys``: only
+    these players ("player:<brand>:<id>")."""
     found: dict[PlayerRef, Player] = {}
     conversions = Conversion.objects.filter(
         type__in=[ConversionType.REGISTRATION, ConversionType.FTD],
@@ -80,6 +83,8 @@ def players(*, affiliate_ids: list[int] | None = None) -> dict[PlayerRef, Player
         status=Conversion.Status.APPROVED,
         player_key__startswith="player:",
     )
+    if keys is not None:
+        conversions = conversions.filter(player_key__in=keys)
     if affiliate_ids is not None:
         # The players those affiliates brought: their credited conversions' keys.
         keys = conversions.filter(affiliate_id__in=affiliate_ids).values("player_key")

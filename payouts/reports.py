@@ -26,7 +26,7 @@ from django.utils.crypto import salted_hmac
 from attribution.crediting import multitouch
 from attribution.models import Conversion, ConversionType
 
-from . import fx, ngr
+from . import cohort_facts, fx, ngr
 from .models import LedgerEntry, PlanVersion, PlayerActivity
 from .money import MINOR_UNITS, percent_of, quantize
 
@@ -331,10 +331,64 @@ def cohorts(scope: Scope, *, by: str, metric: str, through: date, model: str = "
     ftd_month), and ``metric`` in each month since: ``values[k]`` is the k-th month's.
 
     Metrics: players (active that month), deposits, ngr, commission, ngr_per_player (the
-    cohort's cumulative NGR through that month over its players).
+    cohort's cumulative NGR through that month over its players). Without a ``model`` the sums
+    come from the kept facts (``cohort_facts``), brought up to date first.
     """
+    if model:
+        return _cohorts_of(player_figures(scope, model), scope, by, metric, through)
+    cohort_facts.refresh()
+    members, active, money = cohort_facts.sums(
+        by=by,
+        through=through,
+        affiliate_ids=scope.affiliate_ids,
+        campaign_id=scope.campaign_id,
+        channel=scope.channel,
+    )
+    months: dict[date, dict[date, Figures]] = defaultdict(lambda: defaultdict(Figures))
+    with fx.memoized():
+        for start, month, day, currency, deposits, ngr_sum, commission in money:
+            # Activity at its month's last day, as the ledger's month; CPA at its entry's day.
+            on = day or ngr.next_month(month) - timedelta(days=1)
+            rate = fx.rate(currency, scope.currency, on)
+            months[start][month].add(
+                Figures(deposits=deposits * rate, ngr=ngr_sum * rate, commission=commission * rate)
+            )
+    counted = {(start, month): n for start, month, n in active}
+    result = []
+    for start in sorted(members):
+        width = months_since(start, through) + 1
+        sums = [Figures() for _ in range(width)]
+        players_active = [0] * width
+        for month, figures in months[start].items():
+            k = months_since(start, month)
+            if 0 <= k < width:
+                sums[k].add(figures)
+                players_active[k] = counted.get((start, month), 0)
+        result.append(_cohort(start, members[start], sums, players_active, metric, scope))
+    return result
+
+
+def _cohort(
+    start: date, players: int, sums: list[Figures], active: list[int], metric: str, scope: Scope
+) -> Cohort:
+    if metric == "players":
+        values: list[Decimal | int] = active
+    elif metric == "ngr_per_player":
+        running, values = ZERO, []
+        for month in sums:
+            running += month.ngr
+            values.append(quantize(running / players, scope.currency))
+    else:
+        values = [quantize(getattr(month, metric), scope.currency) for month in sums]
+    return Cohort(start, players, values)
+
+
+def _cohorts_of(
+    found: dict[ngr.PlayerRef, PlayerFigures], scope: Scope, by: str, metric: str, through: date
+) -> list[Cohort]:
+    """The cohorts worked out player by player (a model's shares weigh each player)."""
     groups: dict[date, list[PlayerFigures]] = defaultdict(list)
-    for figures in player_figures(scope, model).values():
+    for figures in found.values():
         player = figures.player
         start = month_of(player.ftd_at if by == "ftd_month" else player.registered_at)
         if start is not None and start <= through:
@@ -351,16 +405,7 @@ def cohorts(scope: Scope, *, by: str, metric: str, through: date, model: str = "
                 if 0 <= k < width:
                     sums[k].add(values)
                     active[k] += values.active
-        if metric == "players":
-            values: list[Decimal | int] = active
-        elif metric == "ngr_per_player":
-            running, values = ZERO, []
-            for month in sums:
-                running += month.ngr
-                values.append(quantize(running / len(members), scope.currency))
-        else:
-            values = [quantize(getattr(month, metric), scope.currency) for month in sums]
-        result.append(Cohort(start, len(members), values))
+        result.append(_cohort(start, len(members), sums, active, metric, scope))
     return result
 
 

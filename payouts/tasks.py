@@ -2,13 +2,20 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from . import ledger, runs
+from . import cohort_facts, ledger, runs
 
 
 @shared_task(name="payouts.sweep_ledger", ignore_result=True)
 def sweep_ledger() -> int:
     """Sync conversions whose ledger entries are behind (beat, every minute)."""
     return ledger.ledger_sweep()
+
+
+@shared_task(name="payouts.refresh_cohort_facts", ignore_result=True)
+def refresh_cohort_facts() -> int:
+    """Bring stale players' cohort facts up to date (beat, every minute), so that a report
+    request rarely has any to do."""
+    return cohort_facts.refresh()
 
 
 @shared_task(name="payouts.close_previous_month", ignore_result=True)

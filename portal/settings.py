@@ -207,6 +207,7 @@ CELERY_BEAT_SCHEDULE = {
     "fill-click-rollups": {"task": "attribution.fill_click_rollups", "schedule": 60.0},
     "click-partitions": {"task": "attribution.click_partitions", "schedule": 6 * 3600.0},
     "sweep-ledger": {"task": "payouts.sweep_ledger", "schedule": 60.0},
+    "refresh-cohort-facts": {"task": "payouts.refresh_cohort_facts", "schedule": 60.0},
     "close-previous-month": {"task": "payouts.close_previous_month", "schedule": 3600.0},
 }
 

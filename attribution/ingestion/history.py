@@ -32,6 +32,7 @@ from attribution.models import (
     Reason,
     SourceKind,
 )
+from payouts import cohort_facts
 
 IMPORT_METHOD = "IMPORT"
 SUBS = ("sub1", "sub2", "sub3", "sub4", "sub5")
@@ -186,6 +187,9 @@ def _insert(
         _conversion(r, a, Conversion(event_id=events[postbacks[r.dedup_key]])) for r, a in resolved
     ]
     Conversion.objects.bulk_create(conversions, batch_size=CHUNK)
+    # No ledger runs for them (they were paid elsewhere): the cohort report learns of the
+    # players here.
+    cohort_facts.mark_keys_stale(c.player_key for c in conversions)
     winners = dict(
         _pairs(
             Conversion.objects.filter(is_winner=True),

@@ -9,6 +9,9 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from attribution.models import Conversion
+from attribution.processing import amend
+from payouts import cohort_facts
 from payouts.models import CpaRule, PlanVersion
 from payouts.reports import pseudonym
 from tests.factories import CampaignFactory
@@ -213,3 +216,62 @@ def test_the_managers_cohort_page_shows_one_affiliate_or_the_program(
     ).content.decode()
     assert "1899.00" in everyone  # 900 + 999
     assert "999.00" in charlies and "1899.00" not in charlies
+
+
+# --- the kept facts follow every change (payouts.cohort_facts) ----------------------------------
+
+
+def test_a_later_day_of_activity_shows_in_the_next_report(manager, program):
+    client = client_for(manager)
+    assert cohorts(client, by="registration_month", metric="ngr") == [
+        ("2026-10", 3, ["1899.00", "200.00", "100.00"])
+    ]
+
+    # P-1 plays again in December: GGR 50, every deduction nil
+    send_activity(program, day("P-1", "2026-12-07", ggr="50"))
+
+    assert cohorts(client, by="registration_month", metric="ngr") == [
+        ("2026-10", 3, ["1899.00", "200.00", "150.00"])
+    ]
+
+
+def test_a_new_rate_in_the_plan_moves_the_commission_of_every_player(manager, program):
+    client = client_for(manager)
+    before = cohorts(client, by="registration_month", metric="commission")
+
+    # the casino rate from 30% to 50% on the plan's version (sportsbook stays 25%)
+    version = PlanVersion.objects.get(plan__assignments__campaign=program)
+    version.revshare_percent = Decimal("50")
+    version.save()
+
+    after = cohorts(client, by="registration_month", metric="commission")
+    # October's casino NGR 1899.00 (P-1 900, P-3 999): commission 569.70 -> 949.50, CPA 40 kept
+    assert before[0][2][0] == "609.70"
+    assert after[0][2][0] == "989.50"
+
+
+def test_a_player_whose_registration_is_rejected_leaves_the_cohort(manager, program):
+    client = client_for(manager)
+    p3 = Conversion.objects.get(player_key=f"player:{program.brand_id}:P-3")
+
+    amend.conversion_review(conversion=p3, approve=False, actor=manager)
+
+    assert cohorts(client, by="registration_month", metric="ngr") == [
+        ("2026-10", 2, ["900.00", "200.00", "100.00"])
+    ]
+
+
+def test_facts_built_player_by_player_equal_a_rebuild_from_scratch(manager, program):
+    client = client_for(manager)
+    queries = [
+        {"by": by, "metric": metric}
+        for by in ("registration_month", "ftd_month")
+        for metric in ("players", "deposits", "ngr", "commission", "ngr_per_player")
+    ]
+    send_activity(program, day("P-2", "2026-12-09", ggr="75", deposits="10"))
+    step_by_step = [cohorts(client, **q) for q in queries]
+
+    cohort_facts.mark_all_stale()
+    assert cohort_facts.refresh() == 4  # P-1..P-4: every player a registration names
+
+    assert [cohorts(client, **q) for q in queries] == step_by_step

@@ -1,0 +1,287 @@
+"""The cohort report's facts: each player's money per month and currency, kept in a table.
+
+Working the report out from the activity on every request took seconds for a program of
+100,000 players (every player-month-product row through Python). The same figures are kept
+instead in ``CohortFact``, per player, and the report is one GROUP BY: a player's rows are
+worked out again (``refresh``) whenever something they come from changes, which marks the
+player stale (``CohortStale``):
+
+- their activity arrives or is revised (``payouts.activity``);
+- one of their conversions is written or changes (the ledger follows every one:
+  ``ledger.accrue_new`` and ``ledger.ledger_sync``), which moves who brought them, their
+  cohort months and their CPA;
+- a plan, version or assignment changes: every player (brand 0, player "*").
+
+The report brings the stale players up to date before it reads (the beat does too, every
+minute, so that a request rarely has any to do). Figures are kept in the money's own currency;
+the report converts each month's sums at the month's last day, as it did before, and CPA at its
+entry's day.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, F, Q, Sum, Value
+from django.db.models.functions import Concat, TruncMonth
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from portal.lib.bulk import insert_many
+
+from . import ngr
+from .models import (
+    CohortFact,
+    CohortStale,
+    CpaRule,
+    LedgerEntry,
+    PlanAssignment,
+    PlanVersion,
+    PlayerActivity,
+)
+from .money import percent_of
+
+logger = logging.getLogger(__name__)
+
+EVERYONE = (0, "*")
+LIVE = (LedgerEntry.Status.PENDING, LedgerEntry.Status.APPROVED, LedgerEntry.Status.PAID)
+# The operator's NGR for players whose plan is not on NGR: every deduction, no admin fee.
+PLAIN = PlanVersion(ngr_deductions=["bonuses", "chargebacks", "taxes", "fees"])
+CHUNK = 2000
+
+
+def key_of(ref: ngr.PlayerRef) -> str:
+    return f"player:{ref[0]}:{ref[1]}"
+
+
+def mark_stale(refs: Iterable[ngr.PlayerRef]) -> None:
+    """These players' facts are behind: worked out again before the next report reads them."""
+    rows = [CohortStale(brand_id=b, player_id=p[:100]) for b, p in set(refs)]
+    if rows:
+        CohortStale.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+
+
+def mark_keys_stale(player_keys: Iterable[str]) -> None:
+    """``mark_stale`` for conversions' player keys ("player:<brand>:<id>"; others ignored)."""
+    refs = []
+    for key in player_keys:
+        if key and key.startswith("player:"):
+            ref = ngr.player_ref(key)
+            if ref is not None:
+                refs.append(ref)
+    mark_stale(refs)
+
+
+def mark_all_stale() -> None:
+    mark_stale([EVERYONE])
+
+
+@receiver(post_save, sender=PlanVersion)
+@receiver(post_delete, sender=PlanVersion)
+@receiver(post_save, sender=PlanAssignment)
+@receiver(post_delete, sender=PlanAssignment)
+@receiver(post_save, sender=CpaRule)
+def _plans_changed(**kwargs) -> None:
+    # Whose plan pays a player, and its NGR formula and percents: everybody's figures move.
+    mark_all_stale()
+
+
+def refresh(limit: int | None = None) -> int:
+    """Work out the stale players' facts again; returns how many players were done."""
+    done = 0
+    while True:
+        with transaction.atomic():
+            stale = list(
+                CohortStale.objects.select_for_update(skip_locked=True)
+                .order_by("brand_id", "player_id")
+                .values_list("pk", "brand_id", "player_id")[:CHUNK]
+            )
+            if not stale:
+                return done
+            if any((b, p) == EVERYONE for _, b, p in stale):
+                CohortStale.objects.all().delete()
+                done += _rebuild_all()
+                return done
+            refs = {(b, p) for _, b, p in stale}
+            _rebuild(refs)
+            CohortStale.objects.filter(pk__in=[pk for pk, _, _ in stale]).delete()
+            done += len(refs)
+        if limit is not None and done >= limit:
+            return done
+
+
+def _rebuild_all() -> int:
+    """Every player's facts anew (after a plan change, or the first time)."""
+    CohortFact.objects.all().delete()
+    known = ngr.players()
+    refs = list(known)
+    for start in range(0, len(refs), CHUNK):
+        part = refs[start : start + CHUNK]
+        _write({ref: known[ref] for ref in part})
+    return len(refs)
+
+
+def _players_match(refs: Iterable[ngr.PlayerRef]) -> Q:
+    by_brand: dict[int, list[str]] = defaultdict(list)
+    for brand_id, player_id in refs:
+        by_brand[brand_id].append(player_id)
+    match = Q(pk__in=[])
+    for brand_id, ids in by_brand.items():
+        match |= Q(brand_id=brand_id, player_id__in=ids)
+    return match
+
+
+def _rebuild(refs: set[ngr.PlayerRef]) -> None:
+    CohortFact.objects.filter(_players_match(refs)).delete()
+    known = ngr.players(keys=[key_of(ref) for ref in refs])
+    _write({ref: player for ref, player in known.items() if ref in refs})
+
+
+def _write(players: dict[ngr.PlayerRef, ngr.Player]) -> None:
+    players = {ref: p for ref, p in players.items() if p.affiliate_id is not None}
+    if not players:
+        return
+    versions = ngr.Versions()
+
+    def fact(player: ngr.Player, **values) -> CohortFact:
+        return CohortFact(
+            brand_id=player.brand_id,
+            player_id=player.player_id,
+            affiliate_id=player.affiliate_id,
+            campaign_id=player.campaign_id,
+            channel=player.channel,
+            registration_month=_month(player.registered_at),
+            ftd_month=_month(player.ftd_at),
+            **values,
+        )
+
+    facts = [fact(player) for player in players.values()]
+    money: dict[tuple, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 3)
+    for brand_id, player_id, month, product, currency, *sums in _activity(players):
+        player = players[(brand_id, player_id)]
+        ggr, bonuses, chargebacks, taxes, fees, deposits = sums
+        month = month if isinstance(month, date) else month.date()
+        plan = versions.plan(player.affiliate_id, player.campaign_id)
+        version = versions.ngr_version(plan, month) if plan else None
+        part = ngr.row_ngr(
+            version or PLAIN,
+            ggr=ggr,
+            bonuses=bonuses,
+            chargebacks=chargebacks,
+            taxes=taxes,
+            fees=fees,
+        )
+        share = Decimal(0)
+        if version is not None:
+            own = (version.product_percents or {}).get(product)
+            percent = Decimal(str(own)) if own is not None else version.revshare_percent
+            share = percent_of(part.ngr, percent)
+        kept = money[(brand_id, player_id), month, currency]
+        kept[0] += deposits
+        kept[1] += part.ngr
+        kept[2] += share
+    for (ref, month, currency), (deposits, ngr_, share) in money.items():
+        facts.append(
+            fact(
+                players[ref],
+                month=month,
+                currency=currency,
+                deposits=deposits,
+                ngr=ngr_,
+                commission=share,
+                active=True,
+            )
+        )
+    cpa: dict[tuple, Decimal] = defaultdict(Decimal)
+    entries = (
+        LedgerEntry.objects.filter(
+            kind=LedgerEntry.Kind.CPA,
+            status__in=LIVE,
+            conversion__player_key__in=[key_of(ref) for ref in players],
+        )
+        .exclude(derived__kind=LedgerEntry.Kind.REVERSAL)
+        .values_list("conversion__player_key", "conversion__occurred_at", "amount", "currency")
+    )
+    for key, at, amount, currency in entries:
+        ref = ngr.player_ref(key)
+        if ref in players:
+            cpa[ref, at.date(), currency] += amount
+    for (ref, day, currency), amount in cpa.items():
+        facts.append(
+            fact(
+                players[ref],
+                month=day.replace(day=1),
+                day=day,
+                currency=currency,
+                commission=amount,
+            )
+        )
+    insert_many(facts)
+
+
+def _month(moment) -> date | None:
+    return moment.date().replace(day=1) if moment is not None else None
+
+
+def _activity(players: dict[ngr.PlayerRef, ngr.Player]) -> Iterable[tuple]:
+    return (
+        PlayerActivity.objects.filter(_players_match(players))
+        .annotate(month=TruncMonth("day"))
+        .values_list("brand_id", "player_id", "month", "product", "currency")
+        .annotate(
+            Sum("ggr"),
+            Sum("bonuses"),
+            Sum("chargebacks"),
+            Sum("taxes"),
+            Sum("fees"),
+            Sum("deposits"),
+        )
+        .order_by()
+    )
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def sums(
+    *,
+    by: str,
+    through: date,
+    affiliate_ids: list[int] | None,
+    campaign_id: int | None,
+    channel: str,
+):
+    """What the cohort report needs, summed in the database: players per cohort, active
+    players per cohort and month, and money per cohort, month, day (CPA) and currency."""
+    column = "ftd_month" if by == "ftd_month" else "registration_month"
+    facts = CohortFact.objects.filter(**{f"{column}__isnull": False, f"{column}__lte": through})
+    if affiliate_ids is not None:
+        facts = facts.filter(affiliate_id__in=affiliate_ids)
+    if campaign_id is not None:
+        facts = facts.filter(campaign_id=campaign_id)
+    if channel:
+        facts = facts.filter(channel=channel)
+    members = dict(
+        facts.filter(month__isnull=True)
+        .values_list(column)
+        .annotate(n=Count("pk"))
+        .order_by()
+        .values_list(column, "n")
+    )
+    active = (
+        facts.filter(active=True)
+        .values_list(column, "month")
+        .annotate(n=Count(Concat(F("brand_id"), Value(":"), F("player_id")), distinct=True))
+        .order_by()
+        .values_list(column, "month", "n")
+    )
+    money = (
+        facts.filter(month__isnull=False)
+        .values_list(column, "month", "day", "currency")
+        .annotate(Sum("deposits"), Sum("ngr"), Sum("commission"))
+        .order_by()
+    )
+    return members, list(active), list(money)
