@@ -29,6 +29,7 @@ from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Concat, TruncMonth
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from portal.lib.bulk import insert_many
 
@@ -58,10 +59,23 @@ def key_of(ref: ngr.PlayerRef) -> str:
 
 
 def mark_stale(refs: Iterable[ngr.PlayerRef]) -> None:
-    """These players' facts are behind: worked out again before the next report reads them."""
-    rows = [CohortStale(brand_id=b, player_id=p[:100]) for b, p in set(refs)]
+    """These players' facts are behind: worked out again before the next report reads them.
+
+    An upsert that updates the row when the player is stale already: it waits for a refresh
+    that holds the row (reading the player's data as it was), so that refresh cannot delete
+    the mark of a change it did not see. (Doing nothing on the conflict would not wait.) In
+    one order, so that two markers cannot wait for each other.
+    """
+    now = timezone.now()
+    rows = [CohortStale(brand_id=b, player_id=p[:100], marked_at=now) for b, p in sorted(set(refs))]
     if rows:
-        CohortStale.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+        CohortStale.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["brand_id", "player_id"],
+            update_fields=["marked_at"],
+            batch_size=1000,
+        )
 
 
 def mark_keys_stale(player_keys: Iterable[str]) -> None:

@@ -743,10 +743,15 @@ class CohortFact(models.Model):
 
 
 class CohortStale(models.Model):
-    """A player whose cohort facts must be worked out again; brand 0 and player "*": all."""
+    """A player whose cohort facts must be worked out again; brand 0 and player "*": all.
+
+    Marking an already stale player updates its row (``marked_at``), so a marker waits for a
+    refresh holding that row: a change committed while the refresh reads is never lost.
+    """
 
     brand_id = models.IntegerField()
     player_id = models.CharField(max_length=100)
+    marked_at = models.DateTimeField()
 
     class Meta:
         constraints = [

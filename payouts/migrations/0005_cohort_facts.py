@@ -2,11 +2,14 @@
 
 from decimal import Decimal
 from django.db import migrations, models
+from django.utils import timezone
 
 
 def everyone_stale(apps, schema_editor):
     # The facts start empty: the first refresh works out every player's (brand 0, player "*").
-    apps.get_model("payouts", "CohortStale").objects.create(brand_id=0, player_id="*")
+    apps.get_model("payouts", "CohortStale").objects.create(
+        brand_id=0, player_id="*", marked_at=timezone.now()
+    )
 
 
 class Migration(migrations.Migration):
@@ -45,6 +48,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('brand_id', models.IntegerField()),
                 ('player_id', models.CharField(max_length=100)),
+                ('marked_at', models.DateTimeField()),
             ],
             options={
                 'constraints': [models.UniqueConstraint(fields=('brand_id', 'player_id'), name='cohort_stale_once')],
