@@ -25,8 +25,8 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, F, Q, Sum, Value
-from django.db.models.functions import Concat, TruncMonth
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncMonth
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -197,7 +197,11 @@ def _write(players: dict[ngr.PlayerRef, ngr.Player]) -> None:
         kept[0] += deposits
         kept[1] += part.ngr
         kept[2] += share
-    for (ref, month, currency), (deposits, ngr_, share) in money.items():
+    counted: set[tuple] = set()
+    for (ref, month, currency), (deposits, ngr_, share) in sorted(money.items()):
+        # A month in two currencies is two rows; the player is active in it once.
+        first = (ref, month) not in counted
+        counted.add((ref, month))
         facts.append(
             fact(
                 players[ref],
@@ -206,7 +210,7 @@ def _write(players: dict[ngr.PlayerRef, ngr.Player]) -> None:
                 deposits=deposits,
                 ngr=ngr_,
                 commission=share,
-                active=True,
+                active=first,
             )
         )
     cpa: dict[tuple, Decimal] = defaultdict(Decimal)
@@ -268,8 +272,9 @@ def sums(
     campaign_id: int | None,
     channel: str,
 ):
-    """What the cohort report needs, summed in the database: players per cohort, active
-    players per cohort and month, and money per cohort, month, day (CPA) and currency."""
+    """What the cohort report needs, summed in the database in one pass: players per cohort,
+    active players per cohort and month (one row of a player's month is marked active), and
+    money per cohort, month, day (CPA) and currency."""
     column = "ftd_month" if by == "ftd_month" else "registration_month"
     facts = CohortFact.objects.filter(**{f"{column}__isnull": False, f"{column}__lte": through})
     if affiliate_ids is not None:
@@ -278,24 +283,24 @@ def sums(
         facts = facts.filter(campaign_id=campaign_id)
     if channel:
         facts = facts.filter(channel=channel)
-    members = dict(
-        facts.filter(month__isnull=True)
-        .values_list(column)
-        .annotate(n=Count("pk"))
-        .order_by()
-        .values_list(column, "n")
-    )
-    active = (
-        facts.filter(active=True)
-        .values_list(column, "month")
-        .annotate(n=Count(Concat(F("brand_id"), Value(":"), F("player_id")), distinct=True))
-        .order_by()
-        .values_list(column, "month", "n")
-    )
-    money = (
-        facts.filter(month__isnull=False)
-        .values_list(column, "month", "day", "currency")
-        .annotate(Sum("deposits"), Sum("ngr"), Sum("commission"))
+    rows = (
+        facts.values_list(column, "month", "day", "currency")
+        .annotate(
+            n=Count("pk"),
+            actives=Count("pk", filter=Q(active=True)),
+            deposits_sum=Sum("deposits"),
+            ngr_sum=Sum("ngr"),
+            commission_sum=Sum("commission"),
+        )
         .order_by()
     )
-    return members, list(active), list(money)
+    members: dict[date, int] = {}
+    active: dict[tuple[date, date], int] = defaultdict(int)
+    money = []
+    for start, month, day, currency, count, actives, deposits, ngr_sum, commission in rows:
+        if month is None:
+            members[start] = members.get(start, 0) + count
+            continue
+        active[start, month] += actives
+        money.append((start, month, day, currency, deposits, ngr_sum, commission))
+    return members, active, money

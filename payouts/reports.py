@@ -353,7 +353,6 @@ def cohorts(scope: Scope, *, by: str, metric: str, through: date, model: str = "
             months[start][month].add(
                 Figures(deposits=deposits * rate, ngr=ngr_sum * rate, commission=commission * rate)
             )
-    counted = {(start, month): n for start, month, n in active}
     result = []
     for start in sorted(members):
         width = months_since(start, through) + 1
@@ -363,7 +362,7 @@ def cohorts(scope: Scope, *, by: str, metric: str, through: date, model: str = "
             k = months_since(start, month)
             if 0 <= k < width:
                 sums[k].add(figures)
-                players_active[k] = counted.get((start, month), 0)
+                players_active[k] = active.get((start, month), 0)
         result.append(_cohort(start, members[start], sums, players_active, metric, scope))
     return result
 
