@@ -153,6 +153,10 @@ class AffiliateViewSet(
                 # Two requests for one username: the unique index, not the validator, decides.
                 taken = {"username": ["That username is taken."]}
                 raise serializers.ValidationError(taken) from exc
+            if affiliate is None:  # the username or the email has an account already
+                raise serializers.ValidationError(
+                    {"username": ["That username or email already has an account."]}
+                )
             if extra:
                 for name, value in extra.items():
                     setattr(affiliate, name, value)

@@ -128,7 +128,10 @@ def affiliate_apply(
     address's owner); the password is hashed either way, so the time taken does not tell either.
     """
     users = get_user_model().objects
-    if users.filter(Q(username__iexact=username) | Q(email__iexact=email)).exists():
+    taken = Q(username__iexact=username)
+    if email:  # no address is nobody's address: it cannot be taken
+        taken |= Q(email__iexact=email)
+    if users.filter(taken).exists():
         make_password(password)
         return None
     parent = (

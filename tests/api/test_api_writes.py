@@ -116,6 +116,31 @@ def test_a_manager_creates_an_affiliate_with_its_login(api, manager, alice):
     assert AuditEvent.objects.filter(object_id=str(erin.pk), field="status", new="active").exists()
 
 
+def test_affiliates_made_without_an_email_do_not_collide_and_a_taken_email_is_a_400(
+    api, manager, alice
+):
+    # two affiliates made without an email address (found by schemathesis: the second's "no
+    # email" matched the first's, and the create answered 500)
+    client = api(manager)
+    body = {"password": "a long enough secret 42", "name": "N"}
+    first = client.post("/api/v1/affiliates/", {**body, "username": "nomail1"}, format="json")
+    second = client.post("/api/v1/affiliates/", {**body, "username": "nomail2"}, format="json")
+    assert (first.status_code, second.status_code) == (201, 201), second.content
+
+    client.post(
+        "/api/v1/affiliates/",
+        {**body, "username": "mail1", "email": "same@example.com"},
+        format="json",
+    )
+    taken = client.post(
+        "/api/v1/affiliates/",
+        {**body, "username": "mail2", "email": "Same@example.com"},
+        format="json",
+    )
+    assert taken.status_code == 400
+    assert taken.json()["username"] == ["That username or email already has an account."]
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
