@@ -7,11 +7,12 @@ affiliate's own rows (``scoped``), so a guessed id or a filter can never reach a
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from . import twofactor
+from . import terms, twofactor
 from .models import Affiliate
 
 User = AbstractBaseUser | AnonymousUser
@@ -63,4 +64,15 @@ class IsManagerOrActiveAffiliate(BasePermission):
     message = "Only active affiliates and affiliate managers may use the API."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return is_manager(request.user) or active_affiliate(request.user) is not None
+        if is_manager(request.user):
+            return True
+        if active_affiliate(request.user) is None:
+            return False
+        outstanding = terms.terms_outstanding(request.user)
+        if outstanding is not None:
+            # As on the pages: the program's new terms are accepted before anything else.
+            raise PermissionDenied(
+                f"The program published new terms (version {outstanding.version}): accept "
+                "them at /terms/accept/ before using the API."
+            )
+        return True

@@ -5,6 +5,7 @@ affiliate's next page asks them to accept it before anything else (``affiliate_r
 """
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -28,6 +29,21 @@ def terms_pending(request: HttpRequest) -> TermsVersion | None:
         return None
     if TermsAcceptance.objects.filter(user=request.user, terms=current).exists():
         request.session[SESSION_KEY] = current.version
+        return None
+    return current
+
+
+def terms_outstanding(user: AbstractBaseUser) -> TermsVersion | None:
+    """``terms_pending`` for a request without a session (the API): the current terms if
+    ``user`` has not accepted them. The answer "accepted" is kept a minute in the cache."""
+    current = terms_current()
+    if current is None:
+        return None
+    key = f"terms-accepted:{user.pk}:{current.version}"
+    if cache.get(key):
+        return None
+    if TermsAcceptance.objects.filter(user=user, terms=current).exists():
+        cache.set(key, True, 60)
         return None
     return current
 

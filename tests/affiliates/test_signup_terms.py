@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from affiliates.models import Affiliate, TermsAcceptance, TermsVersion
 
@@ -120,3 +122,21 @@ def test_a_program_without_terms_asks_for_none(client, alice):
     answer = client.post(reverse("signup"), APPLICATION)
     assert answer.status_code == 302
     assert Affiliate.objects.filter(user__username="newbie").exists()
+
+
+def test_the_api_too_waits_for_the_new_terms(client, alice, terms_v1):
+    # given alice, who accepted version 1, using the API with her token
+    TermsAcceptance.objects.create(user=alice.user, terms=terms_v1)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=alice.user).key}")
+    assert api.get("/api/v1/links/").status_code == 200
+
+    # when version 2 is published, the API refuses her until she accepts it
+    TermsVersion.objects.create(version=2, text="v2", published_at=timezone.now())
+    refused = api.get("/api/v1/links/")
+    assert refused.status_code == 403
+    assert "accept them at /terms/accept/" in refused.json()["detail"]
+
+    client.force_login(alice.user)
+    client.post(reverse("terms-accept"), {"next": "/dashboard/"})
+    assert api.get("/api/v1/links/").status_code == 200
