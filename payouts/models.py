@@ -736,6 +736,10 @@ class CohortFact(models.Model):
             models.Index(fields=["brand_id", "player_id"], name="cohort_fact_player"),
             models.Index(fields=["affiliate_id", "ftd_month"], name="cohort_fact_ftd"),
             models.Index(fields=["affiliate_id", "registration_month"], name="cohort_fact_reg"),
+            # The CPA rows alone (a few per player), read apart from the activity rows.
+            models.Index(
+                fields=["affiliate_id"], condition=Q(day__isnull=False), name="cohort_fact_cpa"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
                 ('active', models.BooleanField(default=False)),
             ],
             options={
-                'indexes': [models.Index(fields=['brand_id', 'player_id'], name='cohort_fact_player'), models.Index(fields=['affiliate_id', 'ftd_month'], name='cohort_fact_ftd'), models.Index(fields=['affiliate_id', 'registration_month'], name='cohort_fact_reg')],
+                'indexes': [models.Index(fields=['brand_id', 'player_id'], name='cohort_fact_player'), models.Index(fields=['affiliate_id', 'ftd_month'], name='cohort_fact_ftd'), models.Index(fields=['affiliate_id', 'registration_month'], name='cohort_fact_reg'), models.Index(condition=models.Q(('day__isnull', False)), fields=['affiliate_id'], name='cohort_fact_cpa')],
             },
         ),
         migrations.CreateModel(
