@@ -150,12 +150,12 @@ AFFILIATES_SQL = """
 INSERT INTO affiliates_affiliate (name, status, time_zone, currency, created_at, manager_id,
                                   parent_id, user_id, minimum_payout, referral_code,
                                   payment_details, company, vat_id, address, website,
-                                  traffic_sources, country, messenger)
+                                  traffic_sources, country, messenger, two_factor)
 SELECT 'Bench affiliate ' || x.id,
        CASE WHEN x.r1 < 0.97 THEN 'active' ELSE 'suspended' END,
        (%(zones)s::text[])[1 + floor(x.r2 * cardinality(%(zones)s::text[]))::int],
        CASE WHEN x.r3 < 0.6 THEN 'EUR' WHEN x.r3 < 0.8 THEN 'USD' ELSE 'GBP' END,
-       now(), NULL, NULL, x.id, 50, 'bx' || x.id, '', '', '', '', '', '', '', ''
+       now(), NULL, NULL, x.id, 50, 'bx' || x.id, '', '', '', '', '', '', '', '', false
 FROM (SELECT u.id, random() AS r1, random() AS r2, random() AS r3
       FROM auth_user AS u WHERE starts_with(u.username, 'bench-aff-')) AS x
 """
