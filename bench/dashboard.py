@@ -131,10 +131,14 @@ BARE_PATH = "/livez"  # /healthz asks the database and the broker
 CREATE_BENCH_USER = """
 import json
 from django.contrib.auth import get_user_model
+from affiliates import terms
 from affiliates.models import Affiliate
 user = get_user_model().objects.create_user({u!r}, {u!r} + "@bench.example", {p!r})
 aff = Affiliate.objects.create(user=user, name="Bench Affiliate GmbH", status="active",
                                time_zone={tz!r}, currency="EUR")
+current = terms.terms_current()  # accepted at sign-up, or every page asks for it first
+if current is not None:
+    terms.terms_accept(user=user, terms=current, ip=None)
 print(json.dumps({{"user_id": user.pk, "affiliate_id": aff.pk}}))
 """
 
