@@ -11,6 +11,12 @@ from tests.factories import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _uploads_in_tmp(settings, tmp_path):
+    """Files a test uploads (creatives) land in its own directory, not in var/ or the checkout."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
 @pytest.fixture
 def alice(db):
     """An active affiliate."""
