@@ -26,7 +26,6 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncMonth
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -43,19 +42,12 @@ from .models import (
     PlanVersion,
     PlayerActivity,
 )
-from .money import percent_of
 
 logger = logging.getLogger(__name__)
 
 EVERYONE = (0, "*")
 LIVE = (LedgerEntry.Status.PENDING, LedgerEntry.Status.APPROVED, LedgerEntry.Status.PAID)
-# The operator's NGR for players whose plan is not on NGR: every deduction, no admin fee.
-PLAIN = PlanVersion(ngr_deductions=["bonuses", "chargebacks", "taxes", "fees"])
 CHUNK = 2000
-
-
-def key_of(ref: ngr.PlayerRef) -> str:
-    return f"player:{ref[0]}:{ref[1]}"
 
 
 def mark_stale(refs: Iterable[ngr.PlayerRef]) -> None:
@@ -154,7 +146,7 @@ def _players_match(refs: Iterable[ngr.PlayerRef]) -> Q:
 
 def _rebuild(refs: set[ngr.PlayerRef]) -> None:
     CohortFact.objects.filter(_players_match(refs)).delete()
-    known = ngr.players(keys=[key_of(ref) for ref in refs])
+    known = ngr.players(keys=[ngr.player_key(ref) for ref in refs])
     _write({ref: player for ref, player in known.items() if ref in refs})
 
 
@@ -171,35 +163,21 @@ def _write(players: dict[ngr.PlayerRef, ngr.Player]) -> None:
             affiliate_id=player.affiliate_id,
             campaign_id=player.campaign_id,
             channel=player.channel,
-            registration_month=_month(player.registered_at),
-            ftd_month=_month(player.ftd_at),
+            registration_month=ngr.month_of(player.registered_at),
+            ftd_month=ngr.month_of(player.ftd_at),
             **values,
         )
 
     facts = [fact(player) for player in players.values()]
     money: dict[tuple, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 3)
-    for brand_id, player_id, month, product, currency, *sums in _activity(players):
-        player = players[(brand_id, player_id)]
-        ggr, bonuses, chargebacks, taxes, fees, deposits = sums
+    for brand_id, player_id, month, product, currency, *sums, deposits in _activity(players):
+        ref = (brand_id, player_id)
         month = month if isinstance(month, date) else month.date()
-        plan = versions.plan(player.affiliate_id, player.campaign_id)
-        version = versions.ngr_version(plan, month) if plan else None
-        part = ngr.row_ngr(
-            version or PLAIN,
-            ggr=ggr,
-            bonuses=bonuses,
-            chargebacks=chargebacks,
-            taxes=taxes,
-            fees=fees,
-        )
-        share = Decimal(0)
-        if version is not None:
-            own = (version.product_percents or {}).get(product)
-            percent = Decimal(str(own)) if own is not None else version.revshare_percent
-            share = percent_of(part.ngr, percent)
-        kept = money[(brand_id, player_id), month, currency]
+        # In the money's own currency (rate 1): the report converts the sums when it reads.
+        month_ngr, share = ngr.player_month(versions, players[ref], month, product, sums)
+        kept = money[ref, month, currency]
         kept[0] += deposits
-        kept[1] += part.ngr
+        kept[1] += month_ngr
         kept[2] += share
     counted: set[tuple] = set()
     for (ref, month, currency), (deposits, ngr_, share) in sorted(money.items()):
@@ -222,7 +200,7 @@ def _write(players: dict[ngr.PlayerRef, ngr.Player]) -> None:
         LedgerEntry.objects.filter(
             kind=LedgerEntry.Kind.CPA,
             status__in=LIVE,
-            conversion__player_key__in=[key_of(ref) for ref in players],
+            conversion__player_key__in=[ngr.player_key(ref) for ref in players],
         )
         .exclude(derived__kind=LedgerEntry.Kind.REVERSAL)
         .values_list("conversion__player_key", "conversion__occurred_at", "amount", "currency")
@@ -244,25 +222,8 @@ def _write(players: dict[ngr.PlayerRef, ngr.Player]) -> None:
     insert_many(facts)
 
 
-def _month(moment) -> date | None:
-    return moment.date().replace(day=1) if moment is not None else None
-
-
 def _activity(players: dict[ngr.PlayerRef, ngr.Player]) -> Iterable[tuple]:
-    return (
-        PlayerActivity.objects.filter(_players_match(players))
-        .annotate(month=TruncMonth("day"))
-        .values_list("brand_id", "player_id", "month", "product", "currency")
-        .annotate(
-            Sum("ggr"),
-            Sum("bonuses"),
-            Sum("chargebacks"),
-            Sum("taxes"),
-            Sum("fees"),
-            Sum("deposits"),
-        )
-        .order_by()
-    )
+    return ngr.monthly_activity(PlayerActivity.objects.filter(_players_match(players)))
 
 
 # --- reading ------------------------------------------------------------------------------------

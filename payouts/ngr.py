@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 
 from attribution.models import Conversion, ConversionType
 
@@ -35,6 +36,10 @@ PlayerRef = tuple[int, str]  # (brand id, the operator's player id)
 
 def next_month(first: date) -> date:
     return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def month_of(moment: datetime | None) -> date | None:
+    return moment.date().replace(day=1) if moment is not None else None
 
 
 def months_between(first: date, last: date) -> Iterator[date]:
@@ -59,6 +64,11 @@ class Player:
     ftd_at: datetime | None = None
     ftd_amount: Decimal | None = None
     ftd_currency: str = ""
+
+
+def player_key(ref: PlayerRef) -> str:
+    """The conversions' key of a player (``attribution.crediting.decide.player_keys``)."""
+    return f"player:{ref[0]}:{ref[1]}"
 
 
 def player_ref(key: str) -> PlayerRef | None:
@@ -158,6 +168,59 @@ def row_ngr(
     part.admin_fee = percent_of(part.ggr, version.admin_fee_percent)
     part.ngr = part.ggr - part.bonuses - part.chargebacks - part.taxes - part.fees - part.admin_fee
     return part
+
+
+# The operator's NGR for players whose plan is not on NGR: every deduction, no admin fee.
+PLAIN = PlanVersion(ngr_deductions=["bonuses", "chargebacks", "taxes", "fees"])
+
+
+def monthly_activity(rows: QuerySet[PlayerActivity]) -> QuerySet:
+    """``rows`` summed per player, month, product and currency: (brand_id, player_id, month,
+    product, currency, ggr, bonuses, chargebacks, taxes, fees, deposits)."""
+    return (
+        rows.annotate(month=TruncMonth("day"))
+        .values_list("brand_id", "player_id", "month", "product", "currency")
+        .annotate(
+            Sum("ggr"),
+            Sum("bonuses"),
+            Sum("chargebacks"),
+            Sum("taxes"),
+            Sum("fees"),
+            Sum("deposits"),
+        )
+        .order_by()
+    )
+
+
+def player_month(
+    versions: "Versions",
+    player: Player,
+    month: date,
+    product: str,
+    money: tuple[Decimal, Decimal, Decimal, Decimal, Decimal],
+    rate: Decimal = Decimal(1),
+) -> tuple[Decimal, Decimal]:
+    """A player's NGR of one month and product (``money``: GGR, bonuses, chargebacks, taxes,
+    fees, summed) under their plan, or the operator's plain NGR when it is not on NGR; and
+    their RevShare share of it (the product's or the version's percent, before tiers and
+    carry-over, which belong to the affiliate's month)."""
+    ggr, bonuses, chargebacks, taxes, fees = money
+    plan = versions.plan(player.affiliate_id, player.campaign_id)
+    version = versions.ngr_version(plan, month) if plan else None
+    part = row_ngr(
+        version or PLAIN,
+        ggr=ggr,
+        bonuses=bonuses,
+        chargebacks=chargebacks,
+        taxes=taxes,
+        fees=fees,
+        rate=rate,
+    )
+    if version is None:
+        return part.ngr, ZERO
+    own = (version.product_percents or {}).get(product)
+    percent = Decimal(str(own)) if own is not None else version.revshare_percent
+    return part.ngr, percent_of(part.ngr, percent)
 
 
 class Versions:

@@ -19,31 +19,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Sum
-from django.db.models.functions import TruncMonth
 from django.utils.crypto import salted_hmac
 
 from attribution.crediting import multitouch
 from attribution.models import Conversion, ConversionType
 
 from . import cohort_facts, fx, ngr
-from .models import LedgerEntry, PlanVersion, PlayerActivity
-from .money import MINOR_UNITS, percent_of, quantize
+from .models import LedgerEntry, PlayerActivity
+from .money import MINOR_UNITS, quantize
 
 ZERO = Decimal(0)
 LIVE = (LedgerEntry.Status.PENDING, LedgerEntry.Status.APPROVED, LedgerEntry.Status.PAID)
 METRICS = ("players", "deposits", "ngr", "commission", "ngr_per_player")
-# The operator's NGR for players whose plan is not on NGR: every deduction, no admin fee.
-PLAIN = PlanVersion(ngr_deductions=["bonuses", "chargebacks", "taxes", "fees"])
 
 
 def pseudonym(brand_id: int, player_id: str) -> str:
     """A stable id for a player that does not give away the operator's own."""
     return salted_hmac("payouts.player", f"{brand_id}:{player_id}").hexdigest()[:16]
-
-
-def month_of(moment) -> date | None:
-    return moment.date().replace(day=1) if moment is not None else None
 
 
 def months_since(first: date, month: date) -> int:
@@ -102,19 +94,7 @@ def _activity(refs: set[ngr.PlayerRef], whole_program: bool) -> Iterable[tuple]:
     rows = PlayerActivity.objects.all()
     if not whole_program:
         rows = rows.filter(player_id__in=sorted({player_id for _, player_id in refs}))
-    return (
-        rows.annotate(month=TruncMonth("day"))
-        .values_list("brand_id", "player_id", "month", "product", "currency")
-        .annotate(
-            Sum("ggr"),
-            Sum("bonuses"),
-            Sum("chargebacks"),
-            Sum("taxes"),
-            Sum("fees"),
-            Sum("deposits"),
-        )
-        .order_by()
-    )
+    return ngr.monthly_activity(rows)
 
 
 def _cpa(refs: set[ngr.PlayerRef], currency: str) -> dict[ngr.PlayerRef, dict[date, Decimal]]:
@@ -238,28 +218,14 @@ def player_figures(scope: Scope, model: str = "") -> dict[ngr.PlayerRef, PlayerF
             figures = found.get((brand_id, player_id))
             if figures is None:
                 continue
-            ggr, bonuses, chargebacks, taxes, fees, deposits = money
+            *sums, deposits = money
             month = month if isinstance(month, date) else month.date()
-            player = figures.player
-            plan = versions.plan(player.affiliate_id, player.campaign_id)
-            version = versions.ngr_version(plan, month) if plan else None
             rate = fx.rate(currency, scope.currency, ngr.next_month(month) - timedelta(days=1))
-            part = ngr.row_ngr(
-                version or PLAIN,
-                ggr=ggr,
-                bonuses=bonuses,
-                chargebacks=chargebacks,
-                taxes=taxes,
-                fees=fees,
-                rate=rate,
+            month_ngr, share = ngr.player_month(
+                versions, figures.player, month, product, sums, rate
             )
-            share = ZERO
-            if version is not None:
-                own = (version.product_percents or {}).get(product)
-                percent = Decimal(str(own)) if own is not None else version.revshare_percent
-                share = percent_of(part.ngr, percent)
             figures.months[month].add(
-                Figures(deposits=deposits * rate, ngr=part.ngr, commission=share, active=True)
+                Figures(deposits=deposits * rate, ngr=month_ngr, commission=share, active=True)
             )
         for ref, months in _cpa(set(known), scope.currency).items():
             for month, amount in months.items():
@@ -389,7 +355,7 @@ def _cohorts_of(
     groups: dict[date, list[PlayerFigures]] = defaultdict(list)
     for figures in found.values():
         player = figures.player
-        start = month_of(player.ftd_at if by == "ftd_month" else player.registered_at)
+        start = ngr.month_of(player.ftd_at if by == "ftd_month" else player.registered_at)
         if start is not None and start <= through:
             groups[start].append(figures)
     result = []
