@@ -202,16 +202,9 @@ WALLETS = {
 }
 
 
-class TwoFactorForm(forms.Form):
-    """Turning the one-time code on (a code from the new authenticator) or off (password and a
-    code from the current one)."""
-
-    otp_token = forms.CharField(
-        max_length=16,
-        label="One-time code from your authenticator app",
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
-    )
-    password = forms.CharField(widget=forms.PasswordInput, label="Your password")
+class PasswordChecked:
+    """A form with a ``password`` field that must be the signed-in ``user``'s: it proves the
+    affiliate, not whoever found the open session, is typing."""
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -224,7 +217,19 @@ class TwoFactorForm(forms.Form):
         return password
 
 
-class PaymentDetailsForm(forms.Form):
+class TwoFactorForm(PasswordChecked, forms.Form):
+    """Turning the one-time code on (a code from the new authenticator) or off (password and a
+    code from the current one)."""
+
+    otp_token = forms.CharField(
+        max_length=16,
+        label="One-time code from your authenticator app",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+    password = forms.CharField(widget=forms.PasswordInput, label="Your password")
+
+
+class PaymentDetailsForm(PasswordChecked, forms.Form):
     """New payment details; the password proves it is the affiliate typing them."""
 
     method = forms.ChoiceField(choices=PaymentDetailsChange.Method.choices)
@@ -237,16 +242,6 @@ class PaymentDetailsForm(forms.Form):
         required=False, choices=[("", "—"), *PaymentDetailsChange.Network.choices]
     )
     password = forms.CharField(widget=forms.PasswordInput, label="Your password")
-
-    def __init__(self, *args, user, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.user = user
-
-    def clean_password(self) -> str:
-        password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError("That is not your password.")
-        return password
 
     def clean(self) -> dict:
         data = super().clean()
