@@ -14,14 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
-from payouts import plans
-from payouts.models import Cap, CapUsage, CommissionPlan, PlanVersion
+from payouts import caps, plans
+from payouts.models import Cap, CommissionPlan, PlanVersion
 
 from . import notify
 from .models import (
@@ -182,16 +182,14 @@ PAST_IT = {
 
 
 def _caps_of(affiliate: Affiliate, campaign_ids: list[int]) -> dict[int, list[CapTerm]]:
-    current = CapUsage.objects.filter(ends_at__gt=timezone.now()).order_by("period_start")
     found: dict[int, list[CapTerm]] = {}
-    caps = (
+    mine = (
         Cap.objects.filter(campaign__in=campaign_ids, is_active=True)
         .filter(Q(affiliate__isnull=True) | Q(affiliate=affiliate))
-        .prefetch_related(Prefetch("usages", current))
         .order_by("campaign_id", F("affiliate_id").asc(nulls_first=True), "pk")
     )
-    for cap in caps:
-        usage = next(iter(cap.usages.all()), None)
+    for cap in caps.with_current_usage(mine):
+        usage = caps.current_usage(cap)
         used = ""
         if cap.affiliate_id:
             count = usage.conversions if usage else 0

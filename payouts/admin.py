@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -18,11 +18,10 @@ from attribution.models import Channel
 from portal.lib.admin import ReadOnlyAdmin, SafeAutocomplete
 from portal.lib.spreadsheet import csv_response
 
-from . import activity, invoices, reports, runs, selectors, tasks
+from . import activity, caps, invoices, reports, runs, selectors, tasks
 from .models import (
     BrandApiToken,
     Cap,
-    CapUsage,
     CommissionPlan,
     CpaRule,
     FxRate,
@@ -129,8 +128,7 @@ class CapAdmin(SafeAutocomplete, admin.ModelAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        current = CapUsage.objects.filter(ends_at__gt=timezone.now()).order_by("period_start")
-        return super().get_queryset(request).prefetch_related(Prefetch("usages", current))
+        return caps.with_current_usage(super().get_queryset(request))
 
     @admin.display(description="Cap")
     def cap(self, obj: Cap) -> str:
@@ -138,7 +136,7 @@ class CapAdmin(SafeAutocomplete, admin.ModelAdmin):
 
     @admin.display(description="Used this period")
     def used_now(self, obj: Cap) -> str:
-        usage = next(iter(obj.usages.all()), None)
+        usage = caps.current_usage(obj)
         used = (
             0
             if usage is None

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from attribution.models import Conversion, Reason
@@ -52,6 +52,18 @@ def period_of(cap: Cap, moment: datetime) -> tuple[date, datetime]:
     else:
         start, following = day, day + timedelta(days=1)
     return start, datetime.combine(following, datetime.min.time(), zone)
+
+
+def with_current_usage(caps: QuerySet[Cap]) -> QuerySet[Cap]:
+    """``caps`` with the counter of the period they are in now (``current_usage``), read in
+    one query for all of them."""
+    current = CapUsage.objects.filter(ends_at__gt=timezone.now()).order_by("period_start")
+    return caps.prefetch_related(Prefetch("usages", current, to_attr="current_usages"))
+
+
+def current_usage(cap: Cap) -> CapUsage | None:
+    """The counter of ``cap``'s current period (None: nothing counted in it yet)."""
+    return next(iter(cap.current_usages), None)
 
 
 @dataclass
