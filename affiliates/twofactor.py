@@ -19,9 +19,12 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.authtoken.models import Token
 
-from .models import Affiliate
+from . import notify
+from .models import Affiliate, NoticeKind
 from .services import audit_record
 
 
@@ -90,9 +93,21 @@ def qr_svg(device: TOTPDevice) -> str:
     return segno.make(device.config_url, error="m").svg_inline(scale=4, border=2)
 
 
+def _told(affiliate: Affiliate) -> None:
+    state = "on" if affiliate.two_factor else "off"
+    notify.notify_affiliate(
+        affiliate,
+        NoticeKind.SECURITY,
+        f"Two-factor login turned {state}",
+        "If this was not you, reset your password and tell your affiliate manager.",
+        reverse("affiliate-two-factor"),
+    )
+
+
 def turn_on(*, affiliate: Affiliate, token: str) -> TOTPDevice:
     """Confirm the device being set up with a code from it; the affiliate's logins ask for one
-    from then on. ValidationError when the code is not right."""
+    from then on, and API tokens issued without a code stop working. ValidationError when the
+    code is not right."""
     user = affiliate.user
     device = TOTPDevice.objects.filter(user=user, confirmed=False, name=SETUP_NAME).first()
     if device is None or not device.verify_token((token or "").strip()):
@@ -103,7 +118,9 @@ def turn_on(*, affiliate: Affiliate, token: str) -> TOTPDevice:
         device.save(update_fields=["confirmed", "name"])
         Affiliate.objects.filter(pk=affiliate.pk).update(two_factor=True)
         affiliate.two_factor = True
+        Token.objects.filter(user=user).delete()
         audit_record(obj=affiliate, field="two_factor", old="off", new="on", actor=user)
+        _told(affiliate)
     return device
 
 
@@ -114,3 +131,4 @@ def turn_off(*, affiliate: Affiliate) -> None:
         Affiliate.objects.filter(pk=affiliate.pk).update(two_factor=False)
         affiliate.two_factor = False
         audit_record(obj=affiliate, field="two_factor", old="on", new="off", actor=affiliate.user)
+        _told(affiliate)

@@ -869,17 +869,8 @@ def two_factor_page(request: HttpRequest) -> HttpResponse:
                 messages.success(request, "Your login no longer asks for a one-time code.")
             else:
                 device = twofactor.turn_on(affiliate=affiliate, token=code)
-                # This session gave the code; API tokens issued without one stop working.
-                otp_login(request, device)
-                Token.objects.filter(user=user).delete()
+                otp_login(request, device)  # this session gave the code
                 messages.success(request, "From now on your login asks for a one-time code.")
-            notify.notify_affiliate(
-                affiliate,
-                NoticeKind.SECURITY,
-                "Two-factor login turned " + ("on" if affiliate.two_factor else "off"),
-                "If this was not you, reset your password and tell your affiliate manager.",
-                reverse("affiliate-two-factor"),
-            )
             return redirect("affiliate-profile")
         except ValidationError as exc:
             form.add_error("otp_token", exc)
