@@ -421,9 +421,9 @@ def profile_page(request: HttpRequest) -> HttpResponse:
         initial={"email": affiliate.user.email},
     )
     payment = PaymentDetailsForm(request.POST if which == "payment" else None, user=affiliate.user)
-    waiting = {
-        c.field: c.new for c in affiliate.setting_changes.filter(applied_at=None, cancelled_at=None)
-    }
+    # The changes asked for, newest first; one of a field at most is still waiting.
+    history = list(affiliate.setting_changes.filter(cancelled_at=None)[:10])
+    waiting = {c.field: c.new for c in history if c.applied_at is None}
     choices = SettingsForm(
         request.POST if which == "settings" else None,
         initial={
@@ -481,7 +481,7 @@ def profile_page(request: HttpRequest) -> HttpResponse:
             "contact": contact,
             "payment": payment,
             "choices": choices,
-            "history": affiliate.setting_changes.exclude(cancelled_at__isnull=False)[:10],
+            "history": history,
             "changes": affiliate.payment_changes.all()[:5],
         },
     )

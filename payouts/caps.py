@@ -89,9 +89,7 @@ class CapBook:
             return
         for campaign_id in campaigns:
             self._caps[campaign_id] = []
-        for cap in Cap.objects.select_related("campaign").filter(
-            campaign_id__in=campaigns, is_active=True
-        ):
+        for cap in Cap.objects.filter(campaign_id__in=campaigns, is_active=True):
             self._caps[cap.campaign_id].append(cap)
 
     def _applying(self, conversion: Conversion, *, paying: bool) -> list[Cap]:
