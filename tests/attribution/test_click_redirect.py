@@ -8,6 +8,7 @@ from affiliates.models import Affiliate, Campaign
 from attribution.clicks import visitors
 from attribution.models import SUB_MAX, USER_AGENT_MAX, Click, SkippedClicks
 from tests.factories import AppFactory, CampaignFactory, TrackingLinkFactory
+from tests.wsgi_client import WsgiClient
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
@@ -18,6 +19,13 @@ ANDROID = (
     "Chrome/126.0.0.0 Mobile Safari/537.36"
 )
 DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+
+
+@pytest.fixture(params=["wsgi", "django"])
+def client(request, client):
+    """Each test twice: through the deployed WSGI application (the click fast path in front of
+    Django, as gunicorn serves it) and through Django's handler (the view)."""
+    return WsgiClient() if request.param == "wsgi" else client
 
 
 @pytest.fixture
@@ -372,3 +380,68 @@ def test_skipped_counts_wait_in_the_process_until_their_flush(client, link, sett
     visitors.tally.flush()  # as the gunicorn worker does when it exits
 
     assert skipped() == {(link.pk, "bot"): 4}
+
+
+# The fast path answers clicks in front of Django's middleware: what that middleware puts on an
+# answer (security headers, HTTPS), a click must still get.
+
+
+def fresh_fast_path():
+    """``portal.wsgi``'s stack made anew, so that it reads the test's settings."""
+    from django.core.wsgi import get_wsgi_application
+
+    from attribution.fastpath import ClickFastPath
+
+    return WsgiClient(ClickFastPath(get_wsgi_application()))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_the_fast_path_answers_with_the_headers_django_would(client, link, settings, scheme):
+    settings.SECURE_HSTS_SECONDS = 31536000
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    from django.test import Client
+
+    secure = {"secure": scheme == "https"}
+    fast = fresh_fast_path().get(f"/c/{link.code}", **secure)
+    slow = Client().get(f"/c/{link.code}", **secure)
+
+    assert fast.status_code == slow.status_code == 302
+    ignored = {"location"}
+    fast_headers = {k.lower(): v for k, v in fast.header_list if k.lower() not in ignored}
+    slow_headers = {k.lower(): v for k, v in slow.items() if k.lower() not in ignored}
+    assert fast_headers == slow_headers
+    assert ("strict-transport-security" in fast_headers) == (scheme == "https")
+
+
+@pytest.mark.django_db
+def test_a_plain_http_click_is_sent_to_https_when_the_site_requires_it(link, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.ALLOWED_HOSTS = ["track.example"]
+
+    response = fresh_fast_path().get(f"/c/{link.code}?sub1=a", HTTP_HOST="track.example")
+
+    assert response.status_code == 301
+    assert response["Location"] == f"https://track.example/c/{link.code}?sub1=a"
+    assert not Click.objects.exists()  # recorded when the visitor comes back over HTTPS
+
+
+@pytest.mark.django_db
+def test_the_fast_path_takes_a_click_behind_a_tls_proxy(link, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    response = fresh_fast_path().get(f"/c/{link.code}", HTTP_X_FORWARDED_PROTO="https")
+
+    assert response.status_code == 302
+    assert Click.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_host_the_site_does_not_serve_is_refused_as_django_would(link, settings):
+    settings.ALLOWED_HOSTS = ["track.example"]
+
+    refused = fresh_fast_path().get(f"/c/{link.code}", HTTP_HOST="evil.example")
+    served = fresh_fast_path().get(f"/c/{link.code}", HTTP_HOST="track.example")
+
+    assert (refused.status_code, served.status_code) == (400, 302)
+    assert Click.objects.count() == 1
