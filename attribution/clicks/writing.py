@@ -47,30 +47,32 @@ COLUMNS = (
     "idfa",
 )
 Row = tuple[Any, ...]
-# Under load, how long a group of clicks waits for one more request than those announced.
-LINGER = 0.003
 
 
 def _columns(db: BaseDatabaseWrapper) -> str:
     return ", ".join(db.ops.quote_name(Click._meta.get_field(n).column) for n in COLUMNS)
 
 
+_copy_sql: dict[str, str] = {}  # vendor alias -> the COPY statement, made once
+
+
 def copy_rows(db: BaseDatabaseWrapper, rows: Sequence[Row]) -> list[bool]:
     """Write ``rows`` with one COPY (PostgreSQL), in autocommit: one transaction, one commit.
 
     COPY takes psycopg's own adaptation of the plain values: no per-field preparation, and the
-    server parses no statement text per row.
+    server parses no statement text per row. psycopg's own cursor, not Django's wrapper (this
+    runs once a group of clicks); its errors are turned into Django's, as any query's are, so
+    that the committer tells a refused row (IntegrityError) from a lost database.
     """
-    table = db.ops.quote_name(Click._meta.db_table)
-    # psycopg's own cursor for COPY: its errors are turned into Django's, as any query's are, so
-    # that the committer tells a refused row (IntegrityError) from a lost database.
-    with (
-        db.cursor() as cursor,
-        db.wrap_database_errors,
-        cursor.cursor.copy(f"COPY {table} ({_columns(db)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
+    statement = _copy_sql.get(db.alias)
+    if statement is None:
+        table = db.ops.quote_name(Click._meta.db_table)
+        statement = _copy_sql[db.alias] = f"COPY {table} ({_columns(db)}) FROM STDIN"
+    with db.wrap_database_errors:
+        db.ensure_connection()
+        with db.connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
     return [True] * len(rows)
 
 
@@ -95,7 +97,6 @@ _committers = PerProcess(
         write=copy_rows,
         wait=settings.CLICK_GROUP_COMMIT_WAIT_MS / 1000,
         name="click",
-        linger=LINGER,
     )
 )
 

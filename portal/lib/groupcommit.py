@@ -81,11 +81,8 @@ class GroupCommitter(Generic[Row, Result]):
         name: str,
         max_rows: int = MAX_ROWS,
         alias: str = "default",
-        linger: float = 0.0,
     ) -> None:
         self.write = write
-        self.linger = min(linger, wait)
-        self._last_size = 0
         self.name = name
         self.wait = wait
         self.max_rows = max(1, max_rows)
@@ -176,17 +173,16 @@ class GroupCommitter(Generic[Row, Result]):
         """``first`` and the rows of requests under way, until ``wait``; True when told to stop."""
         batch = [first]
         start = time.monotonic()
+        # Only for the requests already under way (coming()): waiting for one more that nobody
+        # announced cost more (each waiting request holds its visitor) than it saved in commits.
         deadline = start + self.wait
-        # Under load (the last batch had company) wait a moment for the next request even
-        # when none has said it is coming: a larger group shares its commit among more rows.
-        linger = start + self.linger if self._last_size > 1 else start
         while len(batch) < self.max_rows:
             try:
                 waiter = self._queue.get_nowait()
             except Empty:
                 now = time.monotonic()
-                left = (deadline if self._coming > 0 else min(deadline, linger)) - now
-                if left <= 0:
+                left = deadline - now
+                if self._coming <= 0 or left <= 0:
                     break
                 try:
                     waiter = self._queue.get(timeout=left)
@@ -196,7 +192,6 @@ class GroupCommitter(Generic[Row, Result]):
                 return batch, True
             if isinstance(waiter, _Waiter):
                 batch.append(waiter)
-        self._last_size = len(batch)
         return batch, False
 
     def _run(self) -> None:
