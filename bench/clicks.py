@@ -1,13 +1,19 @@
-"""Click redirects per second: the real ``/c/<code>`` view against a bare 302 view.
+"""Click redirects per second: the real ``/c/<code>`` against a bare Django 302 view.
 
-Both run in the same server, with the same settings and middleware, on PostgreSQL, in the same
-run: bare, then real, then bare again (``--rounds`` adds real/bare pairs), so drift shows. The
+Both run in the same server, with the same settings, on PostgreSQL, in the same run. The bare
+view goes through Django's handler and middleware, as any page does; ``/c/`` is answered by the
+click fast path in front of them (``attribution.fastpath``), as deployed. In turn: bare, then real, then bare again (``--rounds`` adds real/bare pairs), so drift shows. The
 server is the production one by default: gunicorn with ``gunicorn.conf.py``'s gthread workers
 (one process per core, 8 threads each), clicks written by group commit; ``--server`` adds
 gunicorn's sync workers and granian for comparison. Afterwards the number of Click rows inserted
 must equal the number of real requests answered 302.
 
-    .venv/bin/python bench/clicks.py [--seconds 10] [--clients 4] [--server gthread sync granian]
+16 load clients by default: as many requests as the shipped server takes at once (2 processes x 8
+threads). With 4 the real side waits on its commits (about one click a group) while the bare view
+already fills the CPU; the summary prints the client count, and ``--clients 4`` shows that case.
+
+    .venv/bin/python bench/clicks.py [--seconds 10] [--clients 16] [--write sync|buffered]
+        [--server gthread sync granian]
 """
 
 import sys
@@ -18,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 
 from bench import harness
@@ -38,7 +45,18 @@ SERVERS = ("gthread", "sync", "granian")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="per measured phase [10]")
-    parser.add_argument("--clients", type=int, default=4, help="load client processes [4]")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=16,
+        help="load client processes [16: the requests the server takes at once, 2 x 8 threads]",
+    )
+    parser.add_argument(
+        "--write",
+        choices=("sync", "buffered"),
+        default="sync",
+        help="CLICK_WRITE: sync (shipped: the 302 once the click is committed) or buffered [sync]",
+    )
     parser.add_argument(
         "--server",
         nargs="+",
@@ -141,7 +159,10 @@ def measure(kind: str, env: dict[str, str], paths: list[str], args) -> Measured:
             else:
                 before = harness.count_rows(CLICK_TABLE, dbname=args.database)
                 result = load(paths, args.seconds, f"{kind} real (run {len(real_runs) + 1})")
-                # Written before each 302 (CLICK_WRITE=sync): nothing is still on its way.
+                # sync: written before each 302, nothing is still on its way. buffered: written
+                # within CLICK_GROUP_COMMIT_WAIT_MS (10) of its 302.
+                if args.write == "buffered":
+                    time.sleep(0.5)
                 inserted.append(harness.count_rows(CLICK_TABLE, dbname=args.database) - before)
                 real_runs.append(result)
             log("  " + result.summary())
@@ -222,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"host CPU {busy:.0f}% busy before the benchmark ({os.cpu_count()} cores)")
         if busy > 15:
             log("  warning: something else is using the CPU; figures will be lower and noisier")
-    env = harness.prepare_database(args.database, CLICK_WRITE="sync")
+    env = harness.prepare_database(args.database, CLICK_WRITE=args.write)
     demo = harness.seed_demo(env)
     codes = [link["code"] for link in demo["links"]]
     if not codes:
@@ -237,7 +258,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"clicks benchmark, PostgreSQL {harness.PG_HOST}:{harness.PG_PORT}/{args.database}")
-    print(f"  {args.workers} processes x {args.threads} threads (sync: 1); {len(paths)} links")
+    print(
+        f"  {args.workers} processes x {args.threads} threads (sync: 1); {len(paths)} links; "
+        f"CLICK_WRITE={args.write}"
+    )
     good = [report(m, args) for m in measured]
     if not args.no_steps:
         print()
