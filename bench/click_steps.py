@@ -1,9 +1,9 @@
 """Where a click's own Python time goes: each step of ``/c/<code>`` timed alone, in one process.
 
 Run by ``bench/clicks.py`` against its benchmark database (a real link from the demo); prints
-one line per step, microseconds per call. The steps a request takes that the bare view takes
-too (WSGI, middleware, the response's trip through them) are not here: the server CPU per
-request of the bare view is their price.
+one line per step, microseconds per call, then the whole click fast path (the WSGI app in front
+of Django that answers ``/c/``) without and with its row. gunicorn's own work a request (parsing,
+writing, the thread hand-off) is not here: the bare view pays it too.
 
     DJANGO_SETTINGS_MODULE=bench.settings DATABASE_URL=... python -m bench.click_steps <code>
 """
@@ -34,10 +34,10 @@ def main(code: str) -> None:
     from django.utils import timezone
     from ulid import ULID
 
-    from attribution import views
     from attribution.clicks import targets, visitors, writing
     from attribution.clicks.destination import ClickContext, build_destination
     from attribution.clicks.recording import clean_line, client_ip
+    from attribution.fastpath import ClickFastPath
 
     link = targets.link_for_redirect(code=code)
     if link is None:
@@ -53,7 +53,9 @@ def main(code: str) -> None:
     )
     meta = {"REMOTE_ADDR": "127.0.0.1", "HTTP_USER_AGENT": USER_AGENT}
     visitors.is_bot(USER_AGENT)
-    request = RequestFactory().get(f"/c/{code}", HTTP_USER_AGENT=USER_AGENT)
+    request = RequestFactory().get(
+        f"/c/{code}", HTTP_USER_AGENT=USER_AGENT, HTTP_HOST=settings.ALLOWED_HOSTS[0]
+    )
     steps = {
         "link lookup, kept (per process)": lambda: targets.link_for_redirect(code=code),
         "link lookup, database (each 5 s)": lambda: targets._lookup(code),
@@ -72,19 +74,26 @@ def main(code: str) -> None:
         "destination (macros, MMP params)": lambda: build_destination(
             template, ctx, appsflyer_pid=settings.APPSFLYER_PID
         ),
-        "redirect response object": lambda: views._Redirect("https://x.example/?cid=1"),
     }
     for name, step in steps.items():
         number = 200 if "database" in name or "new user agent" in name else 5000
         print(f"  {name:<38} {per_call_us(step, number):8.1f} us")
-    # The whole view with the click's row written alone (no committer here): for scale only.
+    fast = ClickFastPath(lambda environ, start_response: [])
+
+    def through_fast_path(method: str) -> None:
+        fast({**request.environ, "REQUEST_METHOD": method}, lambda status, headers: None)
+
+    # HEAD: everything but the row (a HEAD request is redirected and not recorded).
+    head = per_call_us(lambda: through_fast_path("HEAD"), 5000)
+    print(f"  {'fast path, whole, no row (HEAD)':<38} {head:8.1f} us")
+    # The click's row written alone (no committer here): for scale only.
     grouped = settings.CLICK_GROUP_COMMIT
     settings.CLICK_GROUP_COMMIT = False
     try:
-        whole = per_call_us(lambda: views.click_redirect(request, code), 300)
+        whole = per_call_us(lambda: through_fast_path("GET"), 300)
     finally:
         settings.CLICK_GROUP_COMMIT = grouped
-    print(f"  {'whole view, one INSERT of its own':<38} {whole:8.1f} us (wall, incl. database)")
+    print(f"  {'fast path, one INSERT of its own':<38} {whole:8.1f} us (wall, incl. database)")
     writing.stop()
 
 
