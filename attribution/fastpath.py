@@ -8,15 +8,16 @@ front of Django. It answers the common case, a GET or HEAD of one link code, wit
 else goes on to Django unchanged (a 404 page, another method, a plain-HTTP request that must be
 sent to HTTPS, a Host not in ALLOWED_HOSTS, a query too large, a code that is not UTF-8).
 
-It sends Django's ``request_started`` and ``request_finished`` signals as Django's handler
-does, so connections past ``CONN_MAX_AGE`` or left unusable are closed as a request ends.
+As a request ends it does what Django's request signals do for the database: a connection past
+``CONN_MAX_AGE`` or left unusable is closed (without the signals themselves, a third of the fast
+path's own time).
 """
 
 from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.core import signals
+from django.db import connections
 from django.http.request import split_domain_port, validate_host
 from django.utils.encoding import iri_to_uri
 
@@ -50,6 +51,14 @@ def hsts_header() -> tuple[str, str] | None:
     if settings.SECURE_HSTS_PRELOAD:
         value += "; preload"
     return ("Strict-Transport-Security", value)
+
+
+def _close_old_connections() -> None:
+    """``django.db.close_old_connections``, but for a connection inside a transaction (only a
+    test's): Django's test client keeps that one by disconnecting the signal instead."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
 
 
 class ClickFastPath:
@@ -122,11 +131,10 @@ class ClickFastPath:
             return None
         if not code or "/" in code:
             return None
-        signals.request_started.send(sender=self.__class__, environ=environ)
         try:
             answer = redirect.click_answer(code, params, environ, environ["REQUEST_METHOD"])
         finally:
-            signals.request_finished.send(sender=self.__class__)
+            _close_old_connections()
         if answer.status == 302:
             location = iri_to_uri(answer.location)
             if (
