@@ -2,11 +2,12 @@
 
 Both run in the same server, with the same settings, on PostgreSQL, in the same run. The bare
 view goes through Django's handler and middleware, as any page does; ``/c/`` is answered by the
-click fast path in front of them (``attribution.fastpath``), as deployed. In turn: bare, then real, then bare again (``--rounds`` adds real/bare pairs), so drift shows. The
-server is the production one by default: gunicorn with ``gunicorn.conf.py``'s gthread workers
-(one process per core, 8 threads each), clicks written by group commit; ``--server`` adds
-gunicorn's sync workers and granian for comparison. Afterwards the number of Click rows inserted
-must equal the number of real requests answered 302.
+click fast path in front of them (``attribution.fastpath``), as deployed. In turn: bare, then
+real, then bare again (``--rounds`` adds real/bare pairs), so drift shows. The server is the
+production one by default: gunicorn with ``gunicorn.conf.py``'s gthread workers (one process per
+core, 8 threads each), clicks written by group commit; ``--server`` adds gunicorn's sync workers
+and granian for comparison. Afterwards the number of Click rows inserted must equal the number
+of real requests answered 302.
 
 16 load clients by default: as many requests as the shipped server takes at once (2 processes x 8
 threads). With 4 the real side waits on its commits (about one click a group) while the bare view
