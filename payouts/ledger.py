@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from affiliates.models import Affiliate
 from affiliates.services import Actor, audit_bulk, audit_record
-from attribution.models import Conversion, ConversionType, Reason
+from attribution.models import RULE_REASONS, Conversion, ConversionType, Reason
 from attribution.rollups import keep
 from portal.lib.bulk import insert_many
 
@@ -243,11 +243,17 @@ def caps_follow(memo: "AccrualMemo") -> None:
         if verdict.action == caps.Action.HOLD:
             status = Conversion.Status.PENDING
         old = f"{conversion.status}/{conversion.reason}"
+        # A fraud rule's hold stands with its own code (the manager reviewing it must see which
+        # rule, and a rejection records it); the cap is added to what the detail says.
+        reason, detail = Reason.OVER_CAP, verdict.why
+        if conversion.reason in RULE_REASONS:
+            reason = conversion.reason
+            detail = f"{conversion.detail}; {verdict.why}" if conversion.detail else verdict.why
         moved = status != conversion.status
         if moved:
             keep.conversion_apply(conversion, sign=-1)
-        conversion.status, conversion.reason = status, Reason.OVER_CAP
-        conversion.detail = verdict.why[:500]
+        conversion.status, conversion.reason = status, reason
+        conversion.detail = detail[:500]
         conversion.save(update_fields=["status", "reason", "detail", "updated_at"])
         if moved:
             keep.conversion_apply(conversion, sign=1)
@@ -255,7 +261,7 @@ def caps_follow(memo: "AccrualMemo") -> None:
             obj=conversion,
             field="status",
             old=old,
-            new=f"{status}/{Reason.OVER_CAP}",
+            new=f"{status}/{reason}",
             actor=None,
             note=verdict.why,
         )

@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.urls import reverse
 
-from attribution.models import Click, Conversion, Postback, SkippedClicks
+from affiliates.models import AuditEvent
+from attribution.models import Click, Conversion, FraudPolicy, Postback, SkippedClicks
 from attribution.processing import amend, batch, single
 from payouts.models import Cap, CapUsage, LedgerEntry
 from tests.attribution.test_crediting import IPHONE, click, postback
@@ -95,6 +97,36 @@ def test_a_manager_approving_a_held_conversion_pays_it_and_the_cap_stays(
     entry = LedgerEntry.objects.get(conversion=held, kind="cpa")
     assert (entry.status, entry.original_amount) == ("approved", Decimal("100.00"))
     assert CapUsage.objects.get().conversions == 1  # the manager's decision is not counted
+
+
+def test_a_fraud_rules_hold_keeps_its_code_when_a_cap_is_also_past(
+    client, alice, campaign, s2s, manager
+):
+    # given a daily cap of 1 FTD (hold past it) and a rule holding a burst of deposits from one IP
+    plan(campaign, cpa={"ftd": "100.00"})
+    cap(campaign, limit=1, action="hold")
+    FraudPolicy.objects.create(campaign=campaign, burst_max_per_ip=1)
+    made = []
+    for n in range(2):
+        made_click = click(client, alice, campaign, at=DAY - timedelta(minutes=30))
+        made.append(postback(client, s2s, event="ftd", txid=f"ip{n}", player_id=f"ip-p{n}",
+                             amount="50.00", currency="EUR", ip="203.0.113.9",
+                             time=int((DAY + timedelta(minutes=n)).timestamp()),
+                             click_id=made_click.click_id))  # fmt: skip
+
+    # then the second, held by both, says the rule that held it, and the cap beside it
+    held = Conversion.objects.get(pk=made[1].pk)
+    assert (held.status, held.reason) == ("pending", "ip_burst")
+    assert "2 ftds from 203.0.113.9" in held.detail and "past the cap" in held.detail
+
+    # and a manager rejecting it rejects it for the rule's reason, not the cap's
+    amend.conversion_review(conversion=held, approve=False, actor=manager)
+    audit = AuditEvent.objects.filter(
+        content_type=ContentType.objects.get_for_model(Conversion),
+        object_id=str(held.pk),
+        actor=manager,
+    )
+    assert list(audit.values_list("old", "new")) == [("pending/ip_burst", "rejected/ip_burst")]
 
 
 def test_the_operator_approving_a_held_deposit_does_not_release_it(client, alice, campaign, s2s):
