@@ -8,6 +8,7 @@ campaign by a manager, the importer or before this rule existed carries its acce
 campaign's fallback URL instead of recording a click.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -234,11 +235,20 @@ def _platforms(campaign: Campaign) -> list[str]:
     return found
 
 
-def offers_for(affiliate: Affiliate) -> list[Offer]:
-    """Every campaign ``affiliate`` may see, with their access and their own terms."""
-    campaigns = list(
-        campaigns_visible(affiliate).select_related("brand").order_by("brand__name", "name", "pk")
-    )
+def campaigns_listed(affiliate: Affiliate, search: str = "") -> QuerySet[Campaign]:
+    """The campaigns ``affiliate`` may see, by brand and name; ``search`` narrows them to those
+    whose name or brand holds it."""
+    campaigns = campaigns_visible(affiliate)
+    search = search.strip()
+    if search:
+        campaigns = campaigns.filter(Q(name__icontains=search) | Q(brand__name__icontains=search))
+    return campaigns.select_related("brand").order_by("brand__name", "name", "pk")
+
+
+def offers_for(affiliate: Affiliate, campaigns: Iterable[Campaign] | None = None) -> list[Offer]:
+    """Every campaign ``affiliate`` may see (or those of ``campaigns``, a page of
+    ``campaigns_listed``), with their access and their own terms."""
+    campaigns = list(campaigns_listed(affiliate) if campaigns is None else campaigns)
     accesses = {
         a.campaign_id: a
         for a in CampaignAccess.objects.filter(

@@ -364,14 +364,27 @@ def links(request: HttpRequest) -> HttpResponse:
     )
 
 
+OFFERS_PER_PAGE = 20
+
+
 @affiliate_required
 def offers_page(request: HttpRequest) -> HttpResponse:
     """Every campaign the affiliate may see: their own terms, access, creatives."""
     affiliate = request.affiliate
+    search = request.GET.get("q", "")[:100]
+    page = Paginator(offers.campaigns_listed(affiliate, search), OFFERS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     return render(
         request,
         "affiliates/offers.html",
-        {"affiliate": affiliate, "offers": offers.offers_for(affiliate)},
+        {
+            "affiliate": affiliate,
+            "offers": offers.offers_for(affiliate, page.object_list),
+            "page": page,
+            "search": search,
+            "query": urlencode({"q": search}) if search else "",
+        },
     )
 
 

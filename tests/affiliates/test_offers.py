@@ -5,6 +5,7 @@ Expected terms are the plan a manager typed in (the figures below), never read b
 code that shows them.
 """
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -331,3 +332,36 @@ def test_an_offer_shows_its_caps_and_only_the_affiliates_own_usage(client, alice
     assert "Reached for now." in page
     assert "(2 of 5 used)" in page
     assert " 7 First-time" not in page
+
+
+def offers_on(page_html: str) -> list[int]:
+    return [int(pk) for pk in re.findall(r'data-offer="(\d+)"', page_html)]
+
+
+def test_many_offers_come_a_page_at_a_time_and_can_be_searched(client, alice, app, private):
+    # given 45 open campaigns of one brand (and a private one the affiliate may not see)
+    made = [CampaignFactory(name=f"Slots {n:02d}", brand=app.brand) for n in range(45)]
+    made.append(CampaignFactory(name="Poker night", brand=app.brand))
+    client.force_login(alice.user)
+    visible = sorted(made, key=lambda c: (c.name, c.pk))
+
+    # when the affiliate pages through the offers, 20 a page, by name
+    pages = [client.get("/dashboard/offers/", {"page": n}) for n in (1, 2, 3)]
+
+    # then each page holds the next 20, and all of them once
+    assert [offers_on(p.content.decode()) for p in pages] == [
+        [c.pk for c in visible[:20]],
+        [c.pk for c in visible[20:40]],
+        [c.pk for c in visible[40:]],
+    ]
+    assert "page 3 of 3 (46 offers)" in pages[2].content.decode()
+
+    # and a search narrows them, by campaign or by brand; the private one is never found
+    found = client.get("/dashboard/offers/", {"q": "poker"}).content.decode()
+    assert offers_on(found) == [made[-1].pk]
+    assert (
+        len(offers_on(client.get("/dashboard/offers/", {"q": app.brand.name}).content.decode()))
+        == 20
+    )
+    assert offers_on(client.get("/dashboard/offers/", {"q": "VIP"}).content.decode()) == []
+    assert "No offer matches" in client.get("/dashboard/offers/", {"q": "VIP"}).content.decode()
