@@ -593,6 +593,8 @@ class NoticeKind(models.TextChoices):
     REVIEW_QUEUE = "review_queue", "Review queue above its threshold"
     SILENT_SOURCE = "silent_source", "Silent postback source"
     PAYOUT_RUN_READY = "payout_run_ready", "Payout run ready for approval"
+    # to both: managers for every cap, an affiliate for a cap of their own
+    CAP_REACHED = "cap_reached", "Cap reached"
 
 
 class Notification(models.Model):

@@ -175,13 +175,6 @@ class CapTerm:
     used: str = ""
 
 
-PAST_IT = {
-    Cap.Action.HOLD: "conversions past it wait for a manager's review",
-    Cap.Action.UNPAID: "conversions past it are not paid",
-    Cap.Action.FALLBACK: "conversions past it are not paid and links send visitors elsewhere",
-}
-
-
 def _caps_of(affiliate: Affiliate, campaign_ids: list[int]) -> dict[int, list[CapTerm]]:
     found: dict[int, list[CapTerm]] = {}
     mine = (
@@ -203,7 +196,7 @@ def _caps_of(affiliate: Affiliate, campaign_ids: list[int]) -> dict[int, list[Ca
         found.setdefault(cap.campaign_id, []).append(
             CapTerm(
                 limit=cap.describe(),
-                past_it=PAST_IT[cap.action],
+                past_it=caps.PAST_IT[cap.action],
                 reached=bool(usage and usage.reached_at),
                 used=used,
             )

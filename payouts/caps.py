@@ -28,8 +28,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
+from affiliates import notify
+from affiliates.models import NoticeKind
 from attribution.models import Conversion, Reason
 
 from . import fx
@@ -37,6 +40,14 @@ from .models import Cap, CapUsage
 from .money import quantize, quantize_down
 
 Action = Cap.Action
+
+
+# What happens past a cap, in the words the offers page and the notifications use.
+PAST_IT = {
+    Action.HOLD: "conversions past it wait for a manager's review",
+    Action.UNPAID: "conversions past it are not paid",
+    Action.FALLBACK: "conversions past it are not paid and links send visitors elsewhere",
+}
 
 
 def period_of(cap: Cap, moment: datetime) -> tuple[date, datetime]:
@@ -82,6 +93,7 @@ class CapBook:
         self._caps: dict[int, list[Cap]] = {}  # campaign id -> its active caps
         self._usage: dict[tuple[int, date], CapUsage] = {}
         self._dirty: dict[int, CapUsage] = {}
+        self._reached: list[tuple[Cap, CapUsage]] = []  # reached by this transaction
 
     def prefetch(self, conversions: list[Conversion]) -> None:
         campaigns = {c.campaign_id for c in conversions if c.campaign_id} - set(self._caps)
@@ -186,6 +198,7 @@ class CapBook:
                 reached = usage.amount >= cap.limit or cap.pk in cut_by
             if reached and usage.reached_at is None:
                 usage.reached_at = now
+                self._reached.append((cap, usage))
             self._dirty[usage.pk] = usage
         why = ""
         if cut_by:
@@ -194,9 +207,38 @@ class CapBook:
         return Verdict(pay, why=why)
 
     def flush(self) -> None:
-        """Write the counters this transaction moved (still under their locks)."""
+        """Write the counters this transaction moved (still under their locks), and tell of the
+        caps it reached."""
         if self._dirty:
             CapUsage.objects.bulk_update(
                 list(self._dirty.values()), ["conversions", "amount", "reached_at"]
             )
             self._dirty.clear()
+        for cap, usage in self._reached:
+            cap_reached_tell(cap, usage)
+        self._reached.clear()
+
+
+def cap_reached_tell(cap: Cap, usage: CapUsage) -> None:
+    """Once a period, as a cap is reached: the managers hear of it, and the affiliate too when
+    the cap is theirs (an offer-wide cap shows on every affiliate's offers page instead)."""
+    ends = timezone.localtime(usage.ends_at, zoneinfo.ZoneInfo(cap.time_zone))
+    until = f"until {ends:%Y-%m-%d %H:%M} ({cap.time_zone})"
+    campaign = cap.campaign.name
+    what = cap.describe().rsplit(" for ", 1)[0]
+    whom = cap.affiliate.name if cap.affiliate_id else "the whole offer"
+    notify.notify(
+        users=notify.managers(),
+        kind=NoticeKind.CAP_REACHED,
+        title=f"Cap reached: {campaign}, {what} for {whom}",
+        body=f"{PAST_IT[cap.action].capitalize()} {until}.",
+        url=reverse("admin:payouts_cap_change", args=[cap.pk]),
+    )
+    if cap.affiliate_id:
+        notify.notify(
+            users=[cap.affiliate.user],
+            kind=NoticeKind.CAP_REACHED,
+            title=f"Your cap on {campaign} is reached",
+            body=f"{cap.describe()}: {PAST_IT[cap.action]} {until}.",
+            url=reverse("affiliate-offers"),
+        )

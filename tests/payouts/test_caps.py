@@ -16,7 +16,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.urls import reverse
 
-from affiliates.models import AuditEvent
+from affiliates.models import AuditEvent, Notification
 from attribution.models import Click, Conversion, FraudPolicy, Postback, SkippedClicks
 from attribution.processing import amend, batch, single
 from payouts.models import Cap, CapUsage, LedgerEntry
@@ -127,6 +127,37 @@ def test_a_fraud_rules_hold_keeps_its_code_when_a_cap_is_also_past(
         actor=manager,
     )
     assert list(audit.values_list("old", "new")) == [("pending/ip_burst", "rejected/ip_burst")]
+
+
+def test_reaching_a_cap_tells_the_managers_and_the_affiliate_once_a_period(
+    client, alice, charlie, campaign, s2s, manager
+):
+    # given alice's own cap of 2 FTDs a day (Berlin time), and one of 3 for the whole offer
+    plan(campaign, cpa={"ftd": "100.00"})
+    cap(campaign, limit=2, affiliate=alice, action="unpaid", time_zone="Europe/Berlin")
+    cap(campaign, limit=3, action="hold")
+
+    # when alice brings 3 FTDs (her cap is reached by the 2nd) and charlie 1 (the offer's, 4th)
+    for n in range(3):
+        ftd(client, s2s, alice, campaign, n, at=DAY + timedelta(minutes=n))
+    ftd(client, s2s, charlie, campaign, 0, at=DAY + timedelta(minutes=5))
+
+    # then the manager heard of each cap once, as it was reached, and alice of her own only
+    told = Notification.objects.filter(kind="cap_reached").order_by("pk")
+    assert [(n.user, n.title) for n in told] == [
+        (manager, f"Cap reached: {campaign.name}, 2 First-time deposits a day for {alice.name}"),
+        (alice.user, f"Your cap on {campaign.name} is reached"),
+        (manager, f"Cap reached: {campaign.name}, 3 First-time deposits a day for the whole offer"),
+    ]
+    # until midnight in the cap's own time zone (the FTDs came at 10:00 in Berlin)
+    assert told[1].body == (
+        "2 First-time deposits a day for you: conversions past it are not paid "
+        "until 2026-11-03 00:00 (Europe/Berlin)."
+    )
+    assert told[0].url == reverse(
+        "admin:payouts_cap_change", args=[Cap.objects.get(affiliate=alice).pk]
+    )
+    assert not told.filter(user=charlie.user).exists()
 
 
 def test_the_operator_approving_a_held_deposit_does_not_release_it(client, alice, campaign, s2s):
