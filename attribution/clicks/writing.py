@@ -23,7 +23,7 @@ from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from attribution.models import Click
-from portal.lib.groupcommit import GroupCommitter
+from portal.lib.groupcommit import GroupCommitter, LeaderCommitter
 from portal.lib.perprocess import PerProcess
 
 # The click's columns in the order a row carries them; ``id`` comes from the table.
@@ -92,13 +92,14 @@ def insert_row(row: Row) -> None:
         )
 
 
-_committers = PerProcess(
-    lambda: GroupCommitter(
-        write=copy_rows,
-        wait=settings.CLICK_GROUP_COMMIT_WAIT_MS / 1000,
-        name="click",
-    )
-)
+def _committer() -> GroupCommitter[Row, bool]:
+    # sync: the first request of a group writes it (no thread to hand rows to); buffered: the
+    # rows are answered first, so a committer thread of its own writes them.
+    kind = GroupCommitter if settings.CLICK_WRITE == "buffered" else LeaderCommitter
+    return kind(write=copy_rows, wait=settings.CLICK_GROUP_COMMIT_WAIT_MS / 1000, name="click")
+
+
+_committers = PerProcess(_committer)
 
 
 def grouped() -> bool:

@@ -45,10 +45,11 @@ _NUDGE = object()
 class _Waiter:
     """One request's row, and the lock it sleeps on until the committer releases it."""
 
-    __slots__ = ("detached", "error", "lock", "result", "row")
+    __slots__ = ("detached", "error", "lead", "lock", "result", "row")
 
     def __init__(self, row: Any, *, detached: bool = False) -> None:
         self.row = row
+        self.lead = False  # LeaderCommitter: woken to lead the next batch, not answered
         # Nobody waits for a detached row (answered before it is stored): an error is logged.
         self.detached = detached
         self.result: Any = None
@@ -277,3 +278,123 @@ class GroupCommitter(Generic[Row, Result]):
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+
+
+class LeaderCommitter(GroupCommitter[Row, Result]):
+    """Group commit without a committer thread: the first request of a batch writes it.
+
+    The request that finds no batch being written leads: it waits for the requests under way
+    (``coming``) to add their rows, writes them all with one ``write`` on the process's one
+    connection, answers each, and hands the lead to the first row that came in meanwhile. A
+    batch thus costs one thread switch a follower, where a committer thread costs the switches
+    to it and back, its queue and its own turn on the interpreter: measured on the click
+    redirect, a fifth of the click's CPU. For rows someone waits for (``submit``); rows
+    answered first (``submit_nowait``) need the committer thread of ``GroupCommitter``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._mutex = threading.Lock()
+        self._arrived = threading.Condition(self._mutex)
+        self._pending: list[_Waiter] = []
+        self._leading = False
+
+    @contextmanager
+    def coming(self) -> Iterator[None]:
+        if getattr(self._local, "coming", False):
+            yield
+            return
+        with self._mutex:
+            self._coming += 1
+        self._local.coming = True
+        try:
+            yield
+        finally:
+            if self._local.coming:  # it did not submit: the leader stops waiting for it
+                self._local.coming = False
+                with self._mutex:
+                    self._coming -= 1
+                    if self._coming == 0:
+                        self._arrived.notify()
+
+    def submit(self, row: Row) -> Result:
+        if self._stopping:
+            raise OperationalError(f"{self.name} group commit is shut down")
+        waiter = _Waiter(row)
+        with self._mutex:
+            if getattr(self._local, "coming", False):
+                self._local.coming = False
+                self._coming -= 1
+            self._pending.append(waiter)
+            lead = not self._leading
+            if lead:
+                self._leading = True
+            else:
+                self._arrived.notify()  # a leader may be waiting for this row
+        if not lead:
+            if not waiter.lock.acquire(timeout=WAIT_TIMEOUT):
+                with self._mutex:
+                    handed = waiter.lead  # the lead reached it just now: it must not be lost
+                    if not handed and waiter in self._pending:
+                        self._pending.remove(waiter)
+                if not handed:
+                    raise OperationalError(
+                        f"{self.name} group commit: no answer in {WAIT_TIMEOUT:g}s"
+                    )
+                waiter.lock.acquire()  # released with the lead: held until its own answer
+            if not waiter.lead:
+                return self._outcome(waiter)
+        self._lead()
+        return self._outcome(waiter)
+
+    def submit_nowait(self, row: Row) -> None:
+        raise NotImplementedError("rows answered first need GroupCommitter's committer thread")
+
+    @staticmethod
+    def _outcome(waiter: _Waiter) -> Any:
+        if waiter.error is not None:
+            raise waiter.error.__class__(*waiter.error.args) from waiter.error
+        return waiter.result
+
+    def _lead(self) -> None:
+        """Gather, write and answer one batch (this thread's row in it), then hand the lead on."""
+        batch: list[_Waiter] = []
+        try:
+            deadline = time.monotonic() + self.wait
+            with self._mutex:
+                while self._coming > 0 and len(self._pending) < self.max_rows:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._arrived.wait(left)
+                batch = self._pending[: self.max_rows]
+                del self._pending[: self.max_rows]
+            if self._db is None:
+                self._db = connections.create_connection(self.alias)
+                self._db.inc_thread_sharing()  # used by one leader at a time, whichever thread
+            self._commit(batch)
+        except BaseException as exc:  # no request may wait forever on a batch
+            for waiter in batch:
+                if waiter.lock.locked() and waiter.result is None and waiter.error is None:
+                    waiter.answer(error=exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            with self._mutex:
+                if self._pending:
+                    following = self._pending[0]
+                    following.lead = True
+                    following.lock.release()
+                else:
+                    self._leading = False
+                    self._arrived.notify_all()  # stop() may be waiting for the last batch
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Refuse new rows, let the batch being written finish, close the connection."""
+        self._stopping = True
+        deadline = time.monotonic() + timeout
+        with self._mutex:
+            while self._leading and time.monotonic() < deadline:
+                self._arrived.wait(deadline - time.monotonic())
+        if self._db is not None:
+            self._db.close()

@@ -13,7 +13,7 @@ from ulid import ULID
 from affiliates.models import Campaign
 from attribution.clicks import targets, writing
 from attribution.models import Click
-from portal.lib.groupcommit import GroupCommitter
+from portal.lib.groupcommit import GroupCommitter, LeaderCommitter
 from tests.factories import TrackingLinkFactory
 
 ANDROID = (
@@ -48,8 +48,8 @@ def click_row(link, *, click_id: str | None = None, sub1: str = "") -> tuple:
 def make_committer():
     made: list[GroupCommitter] = []
 
-    def make(*, wait: float = 5.0) -> GroupCommitter:
-        made.append(GroupCommitter(write=writing.copy_rows, wait=wait, name="click"))
+    def make(*, wait: float = 5.0, kind: type[GroupCommitter] = GroupCommitter) -> GroupCommitter:
+        made.append(kind(write=writing.copy_rows, wait=wait, name="click"))
         return made[-1]
 
     yield make
@@ -57,12 +57,18 @@ def make_committer():
         committer.stop()
 
 
+# Both ways of group commit: a committer thread (buffered clicks, postbacks) and the first
+# request of a group writing it (sync clicks, the default).
+KINDS = pytest.mark.parametrize("kind", [GroupCommitter, LeaderCommitter])
+
+
+@KINDS
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_clicks_share_one_copy_and_one_commit(make_committer, alice):
+def test_concurrent_clicks_share_one_copy_and_one_commit(make_committer, alice, kind):
     # given sixteen clicks under way in one process
     link = TrackingLinkFactory(affiliate=alice)
-    committer = make_committer()
+    committer = make_committer(kind=kind)
     rows = [click_row(link, sub1=f"s{n}") for n in range(16)]
     under_way = threading.Barrier(len(rows))
 
@@ -90,12 +96,39 @@ def test_concurrent_clicks_share_one_copy_and_one_commit(make_committer, alice):
         assert click.created_at == row[4]
 
 
+@KINDS
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_refused_batch_fails_only_the_bad_click(make_committer, alice):
+def test_many_threads_over_many_groups_store_every_click_once(make_committer, alice, kind):
+    # given 16 request threads, each clicking 25 times with no pause between
+    link = TrackingLinkFactory(affiliate=alice)
+    committer = make_committer(wait=0.05, kind=kind)
+
+    def visitor(n: int) -> list[str]:
+        stored = []
+        for i in range(25):
+            row = click_row(link, sub1=f"v{n}-{i}")
+            with committer.coming():
+                committer.submit(row)
+            stored.append(row[0])
+        return stored
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answered = [cid for ids in pool.map(visitor, range(16)) for cid in ids]
+
+    # then each answered click is stored exactly once, in groups (fewer commits than clicks)
+    stored = list(Click.objects.values_list("click_id", flat=True))
+    assert sorted(stored) == sorted(answered) and len(set(stored)) == 400
+    assert committer.batches < 400
+
+
+@KINDS
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_batch_fails_only_the_bad_click(make_committer, alice, kind):
     # given a click id stored already (the table's unique key), and a batch that repeats it
     link = TrackingLinkFactory(affiliate=alice)
-    committer = make_committer(wait=0.5)
+    committer = make_committer(wait=0.5, kind=kind)
     taken = click_row(link)
     committer.submit(taken)
     fresh = [click_row(link) for _ in range(5)]
