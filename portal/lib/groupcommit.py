@@ -65,6 +65,19 @@ class _Waiter:
             logger.error("a row answered before it was stored is lost: %s: %r", error, self.row)
         self.lock.release()
 
+    def outcome(self) -> Any:
+        """The result, or the error raised afresh (request threads raise it concurrently)."""
+        if self.error is not None:
+            raise self.error.__class__(*self.error.args) from self.error
+        return self.result
+
+
+def _answer_unanswered(batch: list[_Waiter], error: BaseException) -> None:
+    """No request may wait forever on a batch whose writing failed outright."""
+    for waiter in batch:
+        if waiter.lock.locked() and waiter.result is None and waiter.error is None:
+            waiter.answer(error=error)
+
 
 class GroupCommitter(Generic[Row, Result]):
     """One process's committer thread and its database connection.
@@ -141,10 +154,7 @@ class GroupCommitter(Generic[Row, Result]):
         self._queue.put(waiter)
         if not waiter.lock.acquire(timeout=WAIT_TIMEOUT):
             raise OperationalError(f"{self.name} group commit: no answer in {WAIT_TIMEOUT:g}s")
-        if waiter.error is not None:
-            # A fresh exception per request thread: they are raised concurrently.
-            raise waiter.error.__class__(*waiter.error.args) from waiter.error
-        return waiter.result
+        return waiter.outcome()
 
     def submit_nowait(self, row: Row) -> None:
         """Queue ``row`` for the next batch and return at once, before it is stored.
@@ -208,10 +218,8 @@ class GroupCommitter(Generic[Row, Result]):
             batch, stop = self._gather(first)
             try:
                 self._commit(batch)
-            except BaseException as exc:  # no request may wait forever on a batch
-                for waiter in batch:
-                    if waiter.lock.locked() and waiter.result is None and waiter.error is None:
-                        waiter.answer(error=exc)
+            except BaseException as exc:
+                _answer_unanswered(batch, exc)
                 if not isinstance(exc, Exception):
                     raise
         # Rows queued after the stop: tell their requests (their senders retry).
@@ -343,18 +351,12 @@ class LeaderCommitter(GroupCommitter[Row, Result]):
                     )
                 waiter.lock.acquire()  # released with the lead: held until its own answer
             if not waiter.lead:
-                return self._outcome(waiter)
+                return waiter.outcome()
         self._lead()
-        return self._outcome(waiter)
+        return waiter.outcome()
 
     def submit_nowait(self, row: Row) -> None:
         raise NotImplementedError("rows answered first need GroupCommitter's committer thread")
-
-    @staticmethod
-    def _outcome(waiter: _Waiter) -> Any:
-        if waiter.error is not None:
-            raise waiter.error.__class__(*waiter.error.args) from waiter.error
-        return waiter.result
 
     def _lead(self) -> None:
         """Gather, write and answer one batch (this thread's row in it), then hand the lead on."""
@@ -373,10 +375,8 @@ class LeaderCommitter(GroupCommitter[Row, Result]):
                 self._db = connections.create_connection(self.alias)
                 self._db.inc_thread_sharing()  # used by one leader at a time, whichever thread
             self._commit(batch)
-        except BaseException as exc:  # no request may wait forever on a batch
-            for waiter in batch:
-                if waiter.lock.locked() and waiter.result is None and waiter.error is None:
-                    waiter.answer(error=exc)
+        except BaseException as exc:
+            _answer_unanswered(batch, exc)
             if not isinstance(exc, Exception):
                 raise
         finally:
