@@ -352,14 +352,15 @@ class LeaderCommitter(GroupCommitter[Row, Result]):
                 waiter.lock.acquire()  # released with the lead: held until its own answer
             if not waiter.lead:
                 return waiter.outcome()
-        self._lead()
+        self._lead(waiter)
         return waiter.outcome()
 
     def submit_nowait(self, row: Row) -> None:
         raise NotImplementedError("rows answered first need GroupCommitter's committer thread")
 
-    def _lead(self) -> None:
-        """Gather, write and answer one batch (this thread's row in it), then hand the lead on."""
+    def _lead(self, own: _Waiter) -> None:
+        """Gather, write and answer one batch (``own``, this thread's row, in it), then hand the
+        lead on."""
         batch: list[_Waiter] = []
         try:
             deadline = time.monotonic() + self.wait
@@ -376,6 +377,10 @@ class LeaderCommitter(GroupCommitter[Row, Result]):
                 self._db.inc_thread_sharing()  # used by one leader at a time, whichever thread
             self._commit(batch)
         except BaseException as exc:
+            with self._mutex:
+                if own in self._pending:  # failed before taking its batch: never hand it the lead
+                    self._pending.remove(own)
+                    batch.append(own)
             _answer_unanswered(batch, exc)
             if not isinstance(exc, Exception):
                 raise

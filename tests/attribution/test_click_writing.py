@@ -239,3 +239,46 @@ def test_every_click_request_stops_being_waited_for_as_it_ends(client, alice, se
         ]
     finally:
         writing.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_group_whose_writing_breaks_answers_every_click_and_the_next_group_is_written(alice):
+    # given a leader whose write fails once in a way no database error describes
+    link = TrackingLinkFactory(affiliate=alice)
+    broken = threading.Event()
+    broken.set()
+
+    def write(db, rows):
+        if broken.is_set():
+            broken.clear()
+            raise RuntimeError("the writer broke")
+        return writing.copy_rows(db, rows)
+
+    committer = LeaderCommitter(write=write, wait=0.5, name="click")
+    rows = [click_row(link) for _ in range(8)]
+    under_way = threading.Barrier(len(rows))
+
+    def request(row: tuple):
+        with committer.coming():
+            under_way.wait()
+            try:
+                return committer.submit(row)
+            except Exception as exc:
+                return exc
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(rows)) as pool:
+            answers = list(pool.map(request, rows))
+        # then every request of the broken group heard of it (none waits, none is told "stored")
+        failed = [a for a in answers if isinstance(a, RuntimeError)]
+        assert failed and all(a is True or isinstance(a, RuntimeError) for a in answers)
+        stored = set(Click.objects.values_list("click_id", flat=True))
+        assert stored == {r[0] for r, a in zip(rows, answers, strict=True) if a is True}
+
+        # and the lead was not lost: the next click is written
+        again = click_row(link)
+        assert committer.submit(again) is True
+        assert Click.objects.filter(click_id=again[0]).exists()
+    finally:
+        committer.stop()
