@@ -53,7 +53,7 @@ def _columns(db: BaseDatabaseWrapper) -> str:
     return ", ".join(db.ops.quote_name(Click._meta.get_field(n).column) for n in COLUMNS)
 
 
-_copy_sql: dict[str, str] = {}  # vendor alias -> the COPY statement, made once
+_copy_sql: dict[str, str] = {}  # database alias -> the COPY statement, made once
 
 
 def copy_rows(db: BaseDatabaseWrapper, rows: Sequence[Row]) -> list[bool]:

@@ -135,9 +135,13 @@ class GroupCommitter(Generic[Row, Result]):
                 self._local.coming = False
                 with self._coming_lock:
                     self._coming -= 1
-                    last = self._coming == 0
-                if last:
-                    self._queue.put(_NUDGE)
+                    if self._coming == 0:
+                        self._none_coming()
+
+    def _none_coming(self) -> None:
+        """The last request under way ended without a row (under ``_coming_lock``): the batch
+        being gathered stops waiting for it."""
+        self._queue.put(_NUDGE)
 
     def submit(self, row: Row) -> Result:
         """Store ``row`` with the next batch; its result once committed. Raises DatabaseError."""
@@ -306,24 +310,10 @@ class LeaderCommitter(GroupCommitter[Row, Result]):
         self._arrived = threading.Condition(self._mutex)
         self._pending: list[_Waiter] = []
         self._leading = False
+        self._coming_lock = self._mutex  # one lock for what a leader waits on
 
-    @contextmanager
-    def coming(self) -> Iterator[None]:
-        if getattr(self._local, "coming", False):
-            yield
-            return
-        with self._mutex:
-            self._coming += 1
-        self._local.coming = True
-        try:
-            yield
-        finally:
-            if self._local.coming:  # it did not submit: the leader stops waiting for it
-                self._local.coming = False
-                with self._mutex:
-                    self._coming -= 1
-                    if self._coming == 0:
-                        self._arrived.notify()
+    def _none_coming(self) -> None:
+        self._arrived.notify()  # the leader stops waiting
 
     def submit(self, row: Row) -> Result:
         if self._stopping:
